@@ -1,0 +1,69 @@
+# Sparse Tickets: `make book` builds the executed book, `make test` runs every test and chapter.
+# Both set everything up on a fresh machine (a virtual environment in .venv).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export LOTTERYLIB_DATA ?= $(abspath ../shared/data)
+export PYTHONHASHSEED := 0
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+VENDOR := book/_vendor
+BOOK_CACHE ?= $(abspath .cache/lotterylib)
+
+.PHONY: all book test unit notebooks claims bench vendor clean help
+all: help
+help:
+	@echo "make book   - set up, execute every chapter (quick profile) and build book/_build/html"
+	@echo "make test   - set up, run the unit tests and execute every chapter as a test"
+	@echo "make bench  - run the benchmarks and write benchmarks/results.json"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# Unit tests and chapters together, two workers, one file per worker (nbval needs a notebook's cells
+# on one worker), one thread each so two workers do not oversubscribe two cores.
+test: $(STAMP)
+	OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$${LOTTERYLIB_CACHE:-$$(mktemp -d)} BOOK_PROFILE=quick \
+	  $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 --nbval-lax --nbval-current-env \
+	  -p no:cacheprovider tests $(NOTEBOOKS)
+
+unit: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -q tests
+
+# JS for widgets and MathJax comes from the npm registry once and is served by the book itself,
+# so the built pages work with no network.
+$(VENDOR)/.done:
+	rm -rf $(VENDOR) .cache/npm && mkdir -p $(VENDOR)/widgets $(VENDOR)/mathjax .cache/npm
+	cd .cache/npm && npm pack --silent @jupyter-widgets/html-manager@1.0.15 requirejs@2.3.8 mathjax@3.2.2 >/dev/null
+	cd .cache/npm && for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar -xzf "$$f" -C "$${f%.tgz}"; done
+	cp .cache/npm/requirejs-*/package/require.js $(VENDOR)/require.js
+	cp .cache/npm/jupyter-widgets-html-manager-*/package/dist/embed-amd.js $(VENDOR)/widgets/
+	cp .cache/npm/jupyter-widgets-html-manager-*/package/dist/*.{woff,woff2,eot,ttf,svg} $(VENDOR)/widgets/ 2>/dev/null || true
+	cp .cache/npm/mathjax-*/package/es5/tex-mml-chtml.js $(VENDOR)/mathjax/
+	mkdir -p $(VENDOR)/mathjax/output/chtml/fonts && cp -r .cache/npm/mathjax-*/package/es5/output/chtml/fonts/woff-v2 $(VENDOR)/mathjax/output/chtml/fonts/
+	touch $@
+vendor: $(VENDOR)/.done
+
+# Chapters run once, two at a time, with papermill (failing on any cell error); the book is then
+# built from the executed copies without executing again.
+book: $(STAMP) $(VENDOR)/.done
+	rm -rf book/notebooks && mkdir -p book/notebooks
+	printf '%s\n' $(NOTEBOOKS) | OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick \
+	  xargs -P 2 -I{} sh -c 'echo "executing {}"; $(PY) -m papermill --log-level ERROR --cwd notebooks "{}" "book/{}" || exit 255'
+	$(VENV)/bin/jupyter-book build book -W -n --keep-going
+	@echo "Book: book/_build/html/index.html"
+
+claims: $(STAMP)
+	$(PY) -m lotterylib claims --profile quick
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf book/_build book/notebooks

@@ -1,0 +1,163 @@
+"""The papers' claims, each with the check that decides it from measured numbers.
+
+A claim (id from ``claims.md``, e.g. ``LT-3``) names an *experiment* — a function
+``(profile, seed, context) -> summary dict`` that runs, or loads from the result cache, what the
+claim needs — and a *check* ``(summary, profile) -> Verdict``. The chapters call the same checks on
+the numbers they just computed; ``python -m lotterylib claims`` runs them from the command line.
+
+Chapter modules in this package (``lt.py``, ``dlt.py``, ``nt.py``, ``xnor.py``, ``dnw.py``) register
+their claims and experiments on import; they are discovered automatically.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+PROFILES = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check. ``holds`` is None when the profile cannot decide the claim."""
+
+    holds: bool | None
+    measured: str
+    value: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    paper: str
+    statement: str
+    paper_value: str
+    tolerance: str
+    experiment: str
+    check: Callable[[Mapping[str, Any], str], Verdict]
+    decidable: tuple[str, ...] = PROFILES
+
+
+@dataclass
+class Context:
+    """What experiments may use: the result cache, the data root, the device, progress bars."""
+
+    cache: Any = None
+    data_root: Any = None
+    device: str = "cpu"
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+CLAIMS: dict[str, Claim] = {}
+EXPERIMENTS: dict[str, Callable[[str, int, Context], dict]] = {}
+
+
+def register(claim: Claim) -> Claim:
+    if claim.id in CLAIMS:
+        raise ValueError(f"claim {claim.id} registered twice")
+    CLAIMS[claim.id] = claim
+    return claim
+
+
+def experiment(name: str) -> Callable:
+    """Decorator: register ``fn(profile, seed, context) -> dict`` as experiment ``name``."""
+    def deco(fn):
+        EXPERIMENTS[name] = fn
+        return fn
+    return deco
+
+
+def load_all() -> dict[str, Claim]:
+    """Import every chapter module of this package (they register their claims) and return CLAIMS."""
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    return CLAIMS
+
+
+def select(prefix: str | None = None) -> list[Claim]:
+    """Claims whose id starts with ``prefix`` (case-insensitive, e.g. ``LT`` or ``LT-3``)."""
+    load_all()
+    if prefix is None:
+        return list(CLAIMS.values())
+    p = prefix.upper()
+    chosen = [c for c in CLAIMS.values() if c.id.upper() == p or c.id.upper().startswith(p.rstrip("-") + "-")]
+    if not chosen:
+        prefixes = sorted({c.id.split("-")[0] for c in CLAIMS.values()})
+        raise KeyError(f"no claim matches {prefix!r}; known prefixes: {', '.join(prefixes)}")
+    return chosen
+
+
+def check(prefix: str, summary: Mapping[str, Any], profile: str) -> list[tuple[Claim, Verdict]]:
+    """Check every claim of ``prefix`` on one experiment summary (the chapters use this)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    out = []
+    for claim in select(prefix):
+        if profile not in claim.decidable:
+            out.append((claim, Verdict(None, "—", note=f"not decidable in the {profile} profile")))
+        else:
+            out.append((claim, claim.check(summary, profile)))
+    return out
+
+
+def run(prefix: str | None, profile: str, seed: int, context: Context | None = None) -> list[dict]:
+    """Run (or load) each needed experiment once and check every selected claim. JSON-able records."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    context = context or Context()
+    summaries: dict[str, dict] = {}
+    records = []
+    for claim in select(prefix):
+        if profile not in claim.decidable:
+            verdict = Verdict(None, "—", note=f"not decidable in the {profile} profile")
+        else:
+            if claim.experiment not in summaries:
+                summaries[claim.experiment] = EXPERIMENTS[claim.experiment](profile, seed, context)
+            verdict = claim.check(summaries[claim.experiment], profile)
+        records.append(record(claim, verdict, profile, seed))
+    return records
+
+
+def record(claim: Claim, verdict: Verdict, profile: str, seed: int | None = None) -> dict:
+    return {"id": claim.id, "paper": claim.paper, "statement": claim.statement, "paper_value": claim.paper_value,
+            "tolerance": claim.tolerance, "measured": verdict.measured, "value": verdict.value,
+            "holds": verdict.holds, "note": verdict.note, "profile": profile, "seed": seed}
+
+
+def table(records: list[dict]) -> str:
+    """Plain-text table: id, paper says, measured, tolerance, holds."""
+    def mark(h):
+        return "yes" if h is True else "NO" if h is False else "n/a"
+    rows = [("id", "paper says", "measured", "tolerance", "holds")]
+    rows += [(r["id"], r["paper_value"], r["measured"], r["tolerance"], mark(r["holds"])) for r in records]
+    widths = [min(limit, max(len(str(row[i])) for row in rows)) for i, limit in enumerate((8, 44, 78, 32, 5))]
+    lines = []
+    for row in rows:
+        lines.append("  ".join(str(c)[:w].ljust(w) for c, w in zip(row, widths)))
+    return "\n".join(lines)
+
+
+def assert_hold(verdicts: list[tuple[Claim, Verdict]]) -> int:
+    """Raise AssertionError naming every decided claim that does not hold; return how many held."""
+    failed = [f"{c.id}: {v.measured} ({v.note})" for c, v in verdicts if v.holds is False]
+    if failed:
+        raise AssertionError("claims not reproduced: " + "; ".join(failed))
+    decided = [v for _, v in verdicts if v.holds is not None]
+    if not decided:
+        raise AssertionError("no claim was decidable: the chapter proved nothing")
+    return len(decided)
+
+
+def run_experiment(name: str, profile: str, seed: int = 0, context: Context | None = None) -> dict:
+    """Run (or load from the cache) experiment ``name`` — what the chapters call to get the CLI's numbers."""
+    load_all()
+    if name not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return EXPERIMENTS[name](profile, seed, context or Context())

@@ -1,0 +1,172 @@
+"""Lottery Ticket Hypothesis (Frankle & Carbin, ICLR 2019): the LeNet-300-100 / MNIST claims LT-1 … LT-5.
+
+Profiles share one code path and differ only in sizes:
+
+* ``quick`` (CPU, about a minute): 3 seeds, 1,000 iterations per round, 50 % of hidden and 25 % of
+  output weights pruned per round, 4 rounds (Pm 100 → 6.3 %). At 1,000 iterations validation loss is
+  still falling, so the early-stopping claims (LT-2) cannot be decided; LT-1's "learns faster" is
+  checked as validation accuracy after the first fifth of training.
+* ``full`` (the paper's settings): 5 seeds, 50,000 iterations, 20 % / 10 % per round, 20 rounds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..cache import ResultCache
+from ..data import load
+from ..lottery import LotteryConfig, run_imp, run_oneshot, summarize
+from ..train import TrainConfig
+from . import Claim, Context, Verdict, experiment, register
+
+PAPER = "Frankle & Carbin 2019"
+
+
+def lt_config(profile: str, seed: int = 0) -> tuple[LotteryConfig, int, tuple[int, ...]]:
+    """(config, IMP rounds, one-shot rounds) of a profile; ``seed`` shifts every run's seed."""
+    if profile == "quick":
+        seeds = tuple(3 * seed + i for i in range(3))
+        cfg = LotteryConfig(train=TrainConfig(iterations=1000, eval_every=50), seeds=seeds,
+                            rate_fc=0.5, rate_output=0.25)
+        return cfg, 4, (2, 4)
+    if profile == "full":
+        seeds = tuple(5 * seed + i for i in range(5))
+        cfg = LotteryConfig(train=TrainConfig(iterations=50_000, eval_every=100), seeds=seeds)
+        return cfg, 20, (3, 7, 12, 15)
+    raise ValueError(f"unknown profile {profile!r}; choose quick or full")
+
+
+def _rows_to_summary(profile: str, rounds, oneshot, early_fraction: float = 0.2) -> dict:
+    rows = summarize(list(rounds) + list(oneshot))
+    for r in list(rounds) + list(oneshot):
+        for variant, h in r.histories.items():
+            # LT-1's "learns faster": validation accuracy after the first fifth of training.
+            k = int(np.searchsorted(h.iterations, early_fraction * h.iterations[-1]))
+            row = next(x for x in rows if x["round"] == r.round and x["variant"] == variant)
+            row["early_iteration"] = int(h.iterations[k])
+            row["per_seed_early_val_acc"] = h.val_acc[:, k].tolist()
+    return {"profile": profile, "rows": rows}
+
+
+@experiment("lt_lenet_mnist")
+def lt_lenet_mnist(profile: str, seed: int, context: Context) -> dict:
+    """IMP (tickets + random reinit) and one-shot on LeNet-300-100 / MNIST; the chapter's numbers."""
+    cfg, rounds, oneshot_rounds = lt_config(profile, seed)
+    cache = context.cache or ResultCache()
+    data = load("mnist", context.data_root, device=context.device)
+    imp = run_imp(cfg, data, rounds, cache=cache, device=context.device, progress=context.progress)
+    oneshot = run_oneshot(cfg, data, oneshot_rounds, cache=cache, device=context.device, progress=context.progress)
+    return _rows_to_summary(profile, imp, oneshot)
+
+
+# --- helpers for the checks ---------------------------------------------------------------------
+
+def _row(summary: Mapping[str, Any], variant: str, pm: float) -> dict:
+    """The row of ``variant`` whose weights remaining is closest to ``pm``."""
+    rows = [r for r in summary["rows"] if r["variant"] == variant]
+    return min(rows, key=lambda r: abs(np.log(r["weights_remaining"]) - np.log(pm)))
+
+
+def _dense(summary: Mapping[str, Any]) -> dict:
+    return next(r for r in summary["rows"] if r["variant"] == "ticket" and r["round"] == 0)
+
+
+def _gap(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean difference a − b and its pooled standard error (seed means)."""
+    a_, b_ = np.asarray(a, float), np.asarray(b, float)
+    se = float(np.sqrt(a_.var(ddof=1) / len(a_) + b_.var(ddof=1) / len(b_))) if min(len(a_), len(b_)) > 1 else 0.0
+    return float(a_.mean() - b_.mean()), se
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.2f} pp"
+
+
+def _check_gap(a: list[float], b: list[float], min_gap: float, what: str) -> Verdict:
+    gap, se = _gap(a, b)
+    holds = gap >= min_gap and gap > se
+    return Verdict(holds, f"{what}: {_pp(gap)} (SE {100 * se:.2f} pp)", gap,
+                   "" if holds else f"needs ≥ {_pp(min_gap)} and above one standard error")
+
+
+# --- the claims ---------------------------------------------------------------------------------
+
+def check_lt1(s: Mapping[str, Any], profile: str) -> Verdict:
+    dense = _dense(s)
+    if profile == "quick":
+        ticket = _row(s, "ticket", 0.25)
+        gap, se = _gap(ticket["per_seed_early_val_acc"], dense["per_seed_early_val_acc"])
+        holds = gap > 0 and gap > se
+        return Verdict(holds, f"val. acc. at it {ticket['early_iteration']}: ticket Pm={100 * ticket['weights_remaining']:.1f}% "
+                              f"{_pp(gap)} vs dense", gap, "quick proxy for 'learns faster'")
+    it = {pm: _row(s, "ticket", pm)["early_stop_iteration"] for pm in (1.0, 0.513, 0.211, 0.036)}
+    holds = it[0.211] < it[0.513] < it[1.0] and abs(it[0.036] - it[1.0]) <= 0.25 * it[1.0]
+    return Verdict(holds, "early-stop it. at Pm 100/51.3/21.1/3.6%: " + "/".join(f"{it[k]:.0f}" for k in it))
+
+
+def check_lt2(s: Mapping[str, Any], profile: str) -> Verdict:
+    dense_it = _dense(s)["early_stop_iteration"]
+    best = _row(s, "ticket", 0.211)["early_stop_iteration"]
+    earlier = 1 - best / dense_it
+    return Verdict(0.20 <= earlier <= 0.50, f"{100 * earlier:.0f}% earlier at Pm≈21%", earlier)
+
+
+def check_lt3(s: Mapping[str, Any], profile: str) -> Verdict:
+    dense = _dense(s)
+    target = 0.126 if profile == "quick" else 0.135
+    ticket = _row(s, "ticket", target)
+    v = _check_gap(ticket["per_seed_test_acc"], dense["per_seed_test_acc"], 0.001,
+                   f"ticket Pm={100 * ticket['weights_remaining']:.1f}% − dense")
+    if profile == "full" and v.holds:
+        small = _row(s, "ticket", 0.036)
+        diff = small["test_acc"] - dense["test_acc"]
+        if abs(diff) > 0.003:
+            return Verdict(False, v.measured + f"; at Pm 3.6% {_pp(diff)}", v.value, "Pm 3.6% should be within ±0.3 pp of dense")
+    return v
+
+
+def check_lt4(s: Mapping[str, Any], profile: str) -> Verdict:
+    pms = sorted({r["weights_remaining"] for r in s["rows"] if r["variant"] == "reinit" and r["weights_remaining"] <= 0.26})
+    worst = None
+    for pm in pms:
+        t, r = _row(s, "ticket", pm), _row(s, "reinit", pm)
+        gap, se = _gap(t["per_seed_test_acc"], r["per_seed_test_acc"])
+        if worst is None or gap - se < worst[0] - worst[1]:
+            worst = (gap, se, pm)
+    if worst is None:
+        return Verdict(None, "no round with Pm ≤ 26%", note="run more rounds")
+    gap, se, pm = worst
+    holds = gap >= 0.003 and gap > se
+    return Verdict(holds, f"ticket − reinit, smallest gap over Pm ≤ 25%: {_pp(gap)} at Pm={100 * pm:.1f}%", gap)
+
+
+def check_lt5(s: Mapping[str, Any], profile: str) -> Verdict:
+    dense = _dense(s)
+    oneshot = sorted((r for r in s["rows"] if r["variant"] == "oneshot"), key=lambda r: -r["weights_remaining"])
+    moderate, smallest = oneshot[0], oneshot[-1]
+    g1, se1 = _gap(moderate["per_seed_test_acc"], dense["per_seed_test_acc"])
+    iterative = _row(s, "ticket", smallest["weights_remaining"])
+    g2, se2 = _gap(iterative["per_seed_test_acc"], smallest["per_seed_test_acc"])
+    holds = g1 > se1 and g1 > 0 and g2 > 0 and g2 > se2
+    return Verdict(holds, f"one-shot Pm={100 * moderate['weights_remaining']:.1f}% − dense {_pp(g1)}; "
+                          f"iterative − one-shot at Pm={100 * smallest['weights_remaining']:.1f}% {_pp(g2)}", g1)
+
+
+for _claim in (
+    Claim("LT-1", f"{PAPER}, Fig. 3", "Winning tickets learn faster than the dense net: early-stop iteration "
+          "falls from Pm 100% to 21.1%, and is back near dense at 3.6%", "it(21.1) < it(51.3) < it(100); it(3.6) ≈ it(100)",
+          "ordering; ±25% at 3.6%", "lt_lenet_mnist", check_lt1),
+    Claim("LT-2", f"{PAPER}, Fig. 4a", "Early stopping happens up to 38% earlier than dense at Pm≈21%",
+          "38% earlier", "20–50% earlier", "lt_lenet_mnist", check_lt2, decidable=("full",)),
+    Claim("LT-3", f"{PAPER}, Fig. 4a", "Tickets are more accurate than the dense net: > +0.3 pp at Pm 13.5%, "
+          "back to dense at 3.6%", "> +0.3 pp at Pm 13.5%", "≥ +0.1 pp (seed means, > 1 SE)", "lt_lenet_mnist", check_lt3),
+    Claim("LT-4", f"{PAPER}, Fig. 4a", "Randomly reinitialised tickets learn slower and lose accuracy: "
+          "ticket beats reinit at Pm ≤ 21%", "reinit drops from Pm 21.1%; ticket from 2.9%", "≥ 0.3 pp at every Pm ≤ 25%",
+          "lt_lenet_mnist", check_lt4),
+    Claim("LT-5", f"{PAPER}, Fig. 4b/c", "One-shot pruning also finds tickets (more accurate than dense), "
+          "but iterative pruning finds smaller ones", "one-shot > dense for 95% ≥ Pm ≥ 5.17%", "orderings",
+          "lt_lenet_mnist", check_lt5),
+):
+    register(_claim)

@@ -1,0 +1,78 @@
+"""Command line: ``python -m lotterylib claims --profile quick|full [--seed N] [--only PREFIX] [--json PATH]``.
+
+Exit status: 0 when every decided claim holds, 1 when any does not, 2 (with a one-line message and no
+traceback) for bad arguments and for missing or corrupt data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import claims
+from .data import DataError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as argparse does, but without the usage block
+        print(f"lotterylib: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _fail(message: str) -> int:
+    print(f"lotterylib: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m lotterylib", description="Reproduce and check the papers' claims.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("claims", help="run (or load from the cache) what each claim needs and check it")
+    c.add_argument("--profile", required=True, help="quick (CPU, minutes) or full (the papers' settings)")
+    c.add_argument("--seed", type=int, default=0, help="shifts the seeds of every run (default 0)")
+    c.add_argument("--only", default=None, help="claim id prefix, e.g. LT or LT-3")
+    c.add_argument("--json", default=None, help="write the records as a JSON list to this path")
+    c.add_argument("--data-root", default=None, help="dataset folder (default: $LOTTERYLIB_DATA)")
+    c.add_argument("--cache", default=None, help="result cache folder (default: $LOTTERYLIB_CACHE)")
+    c.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    c.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+
+    if args.profile not in claims.PROFILES:
+        return _fail(f"unknown profile {args.profile!r}; choose one of {', '.join(claims.PROFILES)}")
+    try:
+        claims.select(args.only)
+    except KeyError as err:
+        return _fail(str(err.args[0]))
+    if args.json:
+        out = Path(args.json)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with open(out, "a"):
+                pass
+        except OSError as err:
+            return _fail(f"cannot write --json {out}: {err.strerror or err}")
+    from .cache import ResultCache
+    from .train import configure_threads
+    configure_threads()
+    context = claims.Context(cache=ResultCache(args.cache) if args.cache else None, data_root=args.data_root,
+                             device=args.device, progress=not args.no_progress)
+    try:
+        records = claims.run(args.only, args.profile, args.seed, context)
+    except DataError as err:
+        return _fail(str(err))
+    print(claims.table(records))
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=1))
+    decided = [r for r in records if r["holds"] is not None]
+    held = sum(r["holds"] for r in decided)
+    print(f"\n{held} of {len(decided)} decided claims hold ({len(records) - len(decided)} not decidable "
+          f"in the {args.profile} profile)")
+    return 0 if held == len(decided) else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

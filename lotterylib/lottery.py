@@ -1,0 +1,281 @@
+"""Lottery tickets: iterative magnitude pruning (IMP) with reset to init, its controls, and one-shot.
+
+``run_imp`` reads like the algorithm of Frankle & Carbin (2019, §2):
+
+1. initialise a network (θ₀) and train it;
+2. prune a fraction of each layer's remaining weights with the smallest final magnitude;
+3. reset the remaining weights to θ₀ and train again; repeat.
+
+Each round trains one stacked population: the winning tickets of every seed and, on the same masks,
+each control variant (``reinit``: fresh weights from the init distribution). Every finished round is
+stored in the result cache, so an interrupted run resumes at the next round with the same result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from . import criteria, masks, models, weightfn
+from .cache import ResultCache
+from .data import Dataset
+from .seeds import derive
+from .train import History, TrainConfig, train
+
+VARIANTS = ("ticket", "reinit")
+
+
+@dataclass(frozen=True)
+class LotteryConfig:
+    """One IMP experiment. Rates are fractions *pruned* per round (the paper's p%)."""
+
+    model: str = "lenet_300_100"
+    dataset: str = "mnist"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    rate_fc: float = 0.2
+    rate_conv: float = 0.1
+    rate_output: float = 0.1
+    pruning: str = "layerwise"
+    criterion: str = "large_final"
+    controls: tuple[str, ...] = ("reinit",)
+
+    def __post_init__(self):
+        if self.model not in models.ARCHITECTURES:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(models.ARCHITECTURES)}")
+        if self.pruning not in ("layerwise", "global"):
+            raise ValueError(f"pruning must be 'layerwise' or 'global', got {self.pruning!r}")
+        criteria.get(self.criterion)
+        for rate in (self.rate_fc, self.rate_conv, self.rate_output):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"pruning rates are fractions pruned in [0, 1), got {rate}")
+        bad = set(self.controls) - set(VARIANTS[1:])
+        if bad:
+            raise ValueError(f"unknown control variant(s) {sorted(bad)}; choose from {VARIANTS[1:]}")
+        if not self.seeds:
+            raise ValueError("at least one seed is needed")
+
+
+@dataclass(frozen=True)
+class ImpRound:
+    """Cache key of round ``round`` of an IMP experiment."""
+
+    lottery: LotteryConfig
+    round: int
+
+
+@dataclass(frozen=True)
+class OneShot:
+    """Cache key of one-shot pruning to the masks of ``rounds`` IMP rounds at once."""
+
+    lottery: LotteryConfig
+    rounds: tuple[int, ...]
+
+
+@dataclass
+class Round:
+    """The outcome of one round: Pm and the curves of every variant."""
+
+    round: int
+    weights_remaining: float
+    histories: dict[str, History]
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"round": self.round, "weights_remaining": self.weights_remaining, "seconds": self.seconds,
+                "histories": {k: h.to_json() for k, h in self.histories.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Round":
+        return cls(d["round"], d["weights_remaining"], {k: History.from_json(h) for k, h in d["histories"].items()},
+                   d.get("seconds", 0.0))
+
+
+def init_seeds(config: LotteryConfig) -> list[int]:
+    return [derive(s, "init") for s in config.seeds]
+
+
+def data_seeds(config: LotteryConfig, rnd: int) -> list[int]:
+    return [derive(s, "data", rnd) for s in config.seeds]
+
+
+def rates_for(config: LotteryConfig, model: models.PopulationModel) -> dict[str, float]:
+    return masks.layer_rates(model, fc=config.rate_fc, conv=config.rate_conv, output=config.rate_output)
+
+
+def initial_weights(config: LotteryConfig) -> dict[str, torch.Tensor]:
+    """θ₀ of every seed's ticket: {layer: (seeds, ...)}."""
+    model = models.build(config.model, init_seeds(config))
+    return {k: weightfn.stored(l).detach().clone() for k, l in model.prunable().items()}
+
+
+def _population(config: LotteryConfig, mask: dict, variants: Sequence[str], rnd: int) -> models.PopulationModel:
+    """One stacked model: for each variant, one run per seed, all on ``mask``."""
+    seeds: list[int] = []
+    for v in variants:
+        seeds += init_seeds(config) if v == "ticket" else [derive(s, v, rnd) for s in config.seeds]
+    model = models.build(config.model, seeds)
+    return masks.attach_masks(model, masks.stack([mask] * len(variants)))
+
+
+def _train_variants(config: LotteryConfig, data: Dataset, mask: dict, variants: Sequence[str], rnd: int,
+                    device, progress) -> tuple[dict[str, History], dict[str, torch.Tensor]]:
+    model = _population(config, mask, variants, rnd)
+    n = len(config.seeds)
+    history = train(model, data, config.train, data_seeds(config, rnd) * len(variants), device=device,
+                    progress=f"round {rnd}" if progress else False)
+    final = {k: weightfn.stored(l).detach()[:n].cpu().clone() for k, l in model.prunable().items()}
+    return {v: history.select(slice(i * n, (i + 1) * n)) for i, v in enumerate(variants)}, final
+
+
+def next_mask(config: LotteryConfig, mask: dict, init: dict, final: dict, rnd: int) -> dict:
+    """Prune round ``rnd``'s mask from the previous round's mask and final weights."""
+    model = models.build(config.model, config.seeds[:1])
+    scores = {k: criteria.score(config.criterion, init[k], final[k], torch.Generator().manual_seed(derive(0, "score", rnd)))
+              for k in mask}
+    prune_seeds = [derive(s, "prune", rnd) for s in config.seeds]
+    if config.pruning == "global":
+        return masks.prune(mask, scores, config.rate_fc, seeds=prune_seeds, global_=True)
+    return masks.prune(mask, scores, rates_for(config, model), seeds=prune_seeds)
+
+
+def run_imp(config: LotteryConfig, data: Dataset, rounds: int, *, cache: ResultCache | None = None,
+            device: str | torch.device = "cpu", progress: bool = True,
+            on_round: Callable[[Round], None] | None = None) -> list[Round]:
+    """Rounds 0..``rounds`` of IMP (round 0 = the dense network). Finished rounds come from the cache."""
+    if rounds < 0:
+        raise ValueError(f"rounds must be ≥ 0, got {rounds}")
+    cache = cache or ResultCache()
+    init = initial_weights(config)
+    mask = {k: torch.ones_like(v) for k, v in init.items()}
+    final: dict | None = None
+    out: list[Round] = []
+    for rnd in range(rounds + 1):
+        key = ImpRound(config, rnd)
+        if rnd > 0:
+            mask = next_mask(config, mask, init, final, rnd)
+        entry = cache.get(key, "imp")
+        if entry is None:
+            start = time.time()
+            variants = ["ticket"] + (list(config.controls) if rnd > 0 else [])
+            histories, final = _train_variants(config, data, mask, variants, rnd, device, progress)
+            result = Round(rnd, float(masks.weights_remaining(mask).mean()), histories, time.time() - start)
+            state = {"final": final, "mask": {k: m.bool() for k, m in mask.items()}}
+
+            def write(w, result=result, state=state):
+                w.json(result.to_json())
+                w.tensors(state)
+            cache.put(key, write, "imp", provenance=provenance(device, result.seconds))
+        else:
+            result = Round.from_json(entry.json())
+            state = entry.tensors()
+            final = state["final"]
+            if any(not torch.equal(state["mask"][k], mask[k].bool()) for k in mask):
+                raise RuntimeError(f"cached round {rnd} of {cache.path(key, 'imp')} has a different mask "
+                                   f"than this run derives: delete that entry")
+        out.append(result)
+        if on_round is not None:
+            on_round(result)
+    return out
+
+
+def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, cache: ResultCache | None = None,
+                device: str | torch.device = "cpu", progress: bool = True) -> list[Round]:
+    """One-shot pruning: prune the dense net's final weights straight to the Pm of ``rounds`` IMP rounds.
+
+    Each target keeps, per layer, (1 − p)^r of the weights, chosen in one step from the dense final
+    weights, then trains from θ₀. All targets × seeds train as one population.
+    """
+    cache = cache or ResultCache()
+    rounds = tuple(int(r) for r in rounds)
+    key = OneShot(config, rounds)
+    entry = cache.get(key, "oneshot")
+    if entry is not None:
+        return [Round.from_json(r) for r in entry.json()["rounds"]]
+    dense = run_imp(config, data, 0, cache=cache, device=device, progress=progress)
+    final = cache.get(ImpRound(config, 0), "imp").tensors()["final"]
+    del dense
+    init = initial_weights(config)
+    model = models.build(config.model, config.seeds[:1])
+    base_rates = rates_for(config, model)
+    start = time.time()
+    targets = []
+    for r in rounds:
+        ones = {k: torch.ones_like(v) for k, v in init.items()}
+        scores = {k: criteria.score(config.criterion, init[k], final[k]) for k in init}
+        rates = {k: 1.0 - (1.0 - p) ** r for k, p in base_rates.items()}
+        targets.append(masks.prune(ones, scores, rates, seeds=[derive(s, "oneshot", r) for s in config.seeds]))
+    n = len(config.seeds)
+    pop = models.build(config.model, init_seeds(config) * len(rounds))
+    masks.attach_masks(pop, masks.stack(targets))
+    history = train(pop, data, config.train, data_seeds(config, 0) * len(rounds), device=device,
+                    progress="one-shot" if progress else False)
+    seconds = time.time() - start
+    out = [Round(r, float(masks.weights_remaining(t).mean()), {"oneshot": history.select(slice(i * n, (i + 1) * n))},
+                 seconds / len(rounds)) for i, (r, t) in enumerate(zip(rounds, targets))]
+    cache.put(key, lambda w: w.json({"rounds": [o.to_json() for o in out]}), "oneshot",
+              provenance=provenance(device, seconds))
+    return out
+
+
+def provenance(device, seconds: float) -> dict:
+    """Where and when a result was made: code commit, device, date, wall time."""
+    import datetime
+    import platform
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    dev = str(device)
+    if dev.startswith("cuda") and torch.cuda.is_available():
+        dev = torch.cuda.get_device_name(torch.device(dev))
+    else:
+        dev = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return {"commit": commit, "device": dev, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "wall_seconds": round(seconds, 2), "torch": torch.__version__}
+
+
+def summarize(rounds: Sequence[Round]) -> list[dict]:
+    """One row per (round, variant): Pm, early-stop iteration and test accuracy (mean, std over seeds)."""
+    rows = []
+    for r in rounds:
+        for variant, h in r.histories.items():
+            it, acc = h.early_stop_iteration(), h.early_stop_test_acc()
+            rows.append({"round": r.round, "weights_remaining": r.weights_remaining, "variant": variant,
+                         "early_stop_iteration": float(np.mean(it)), "early_stop_iteration_std": float(np.std(it)),
+                         "test_acc": float(np.mean(acc)), "test_acc_std": float(np.std(acc)),
+                         "final_test_acc": float(np.mean(h.test_acc[:, -1])), "seeds": h.runs,
+                         "per_seed_test_acc": acc.tolist(), "per_seed_early_stop": it.tolist()})
+    return rows
+
+
+def round_state(config: LotteryConfig, rnd: int, cache: ResultCache | None = None) -> dict:
+    """Stored state of a finished IMP round: ``{"final": {layer: (seeds, ...)}, "mask": {...}}`` (bool mask)."""
+    entry = (cache or ResultCache()).get(ImpRound(config, rnd), "imp")
+    if entry is None:
+        raise LookupError(f"round {rnd} of this IMP experiment has not been run (see run_imp)")
+    return entry.tensors()
+
+
+def trained_model(config: LotteryConfig, rnd: int, cache: ResultCache | None = None, *,
+                  runs_per_seed: int = 1) -> models.PopulationModel:
+    """The tickets of round ``rnd`` after training: one run per seed, masks attached.
+
+    ``runs_per_seed`` > 1 repeats each seed's network, e.g. to evaluate several masks of it as one population.
+    """
+    state = round_state(config, rnd, cache)
+    n = len(config.seeds)
+    model = models.build(config.model, list(config.seeds) * runs_per_seed)
+    final = {k: v.repeat(runs_per_seed, *[1] * (v.dim() - 1)) for k, v in state["final"].items()}
+    models.set_weights(model, final)
+    mask = {k: v.float().repeat(runs_per_seed, *[1] * (v.dim() - 1)) for k, v in state["mask"].items()}
+    masks.attach_masks(model, mask)
+    assert n * runs_per_seed == model.runs
+    return model

@@ -1,0 +1,227 @@
+"""The training engine: a population of N independent runs trained at once as one stacked model.
+
+Each run draws its own minibatches (its own seeded permutation per epoch), so a population of N runs
+equals N sequential runs with the same seeds, to floating-point tolerance (tested). The whole dataset
+stays on the device; a step is one gather, one batched forward and backward, one optimizer step.
+Every ``eval_every`` iterations the validation loss and accuracy and the test accuracy of every run
+are recorded, so the early-stopping iteration (minimum validation loss, as in the LT paper) is known.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .data import Dataset, Split
+
+try:
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover - tqdm is a dependency
+    tqdm = None
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads: ``threads``, else ``$OMP_NUM_THREADS``, else the usable cores.
+
+    On small shared machines oversubscription is the worst case (2 threads on 2 busy cores ran
+    100× slower than 1), so parallel test workers set OMP_NUM_THREADS=1.
+    """
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS")
+        threads = int(env) if env else len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, int(threads))
+    torch.set_num_threads(threads)
+    return threads
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one population is trained. ``iterations`` = optimizer steps per run."""
+
+    iterations: int = 50_000
+    batch_size: int = 60
+    optimizer: str = "adam"
+    lr: float = 1.2e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    eval_every: int = 100
+
+    def __post_init__(self):
+        if self.iterations < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise ValueError(f"iterations, batch_size and eval_every must be ≥ 1: {self}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+OPTIMIZERS = {
+    "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
+    "sgd": lambda params, c: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay),
+}
+
+
+@dataclass
+class History:
+    """Curves of one population. Arrays are (runs, evals); ``iterations`` is (evals,)."""
+
+    iterations: np.ndarray
+    val_loss: np.ndarray
+    val_acc: np.ndarray
+    test_acc: np.ndarray
+    train_loss: np.ndarray
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def runs(self) -> int:
+        return int(self.val_loss.shape[0])
+
+    def early_stop_index(self) -> np.ndarray:
+        """Index of the evaluation with minimum validation loss, per run (the first on ties)."""
+        return np.argmin(self.val_loss, axis=1)
+
+    def early_stop_iteration(self) -> np.ndarray:
+        return self.iterations[self.early_stop_index()]
+
+    def early_stop_test_acc(self) -> np.ndarray:
+        """Test accuracy at the early-stopping iteration, per run (the LT paper's 'accuracy')."""
+        return self.test_acc[np.arange(self.runs), self.early_stop_index()]
+
+    def select(self, runs: Sequence[int] | slice) -> "History":
+        return History(self.iterations, self.val_loss[runs], self.val_acc[runs], self.test_acc[runs],
+                       self.train_loss[runs])
+
+    def to_json(self) -> dict:
+        return {"iterations": self.iterations.tolist(), "val_loss": self.val_loss.tolist(),
+                "val_acc": self.val_acc.tolist(), "test_acc": self.test_acc.tolist(),
+                "train_loss": self.train_loss.tolist()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "History":
+        return cls(*(np.asarray(d[k]) for k in ("iterations", "val_loss", "val_acc", "test_acc", "train_loss")))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 2500) -> tuple[Tensor, Tensor]:
+    """Mean cross-entropy and accuracy of every run on a shared split. Returns two (runs,) tensors."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = None, None
+    for start in range(0, len(split), batch_size):
+        x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        logits = model(x)  # (N, B, C)
+        n = logits.shape[0]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(n), reduction="none")
+        loss = loss.reshape(n, -1).sum(1)
+        hits = (logits.argmax(-1) == y).sum(1)
+        loss_sum = loss if loss_sum is None else loss_sum + loss
+        correct = hits if correct is None else correct + hits
+    model.train(was_training)
+    return loss_sum / len(split), correct.double() / len(split)
+
+
+def batch_indices(n: int, batch_size: int, seeds: Sequence[int]) -> Callable[[int], Tensor]:
+    """Per-run minibatch indices: each run reshuffles every epoch with its own generator.
+
+    Returns ``at(step) -> (runs, batch_size)`` long tensor, for steps asked in increasing order.
+    Permutations are drawn one epoch at a time (N ``randperm`` calls per epoch, no per-sample
+    Python). The last partial batch of an epoch is dropped.
+    """
+    per_epoch = n // batch_size
+    if per_epoch < 1:
+        raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples")
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    state: dict = {"epoch": -1, "perms": None}
+
+    def at(step: int) -> Tensor:
+        epoch, pos = divmod(step, per_epoch)
+        if epoch < state["epoch"]:
+            raise ValueError("batch_indices: steps must be asked in increasing order")
+        while state["epoch"] < epoch:
+            perms = torch.stack([torch.randperm(n, generator=g)[: per_epoch * batch_size] for g in gens])
+            state["perms"] = perms.reshape(len(gens), per_epoch, batch_size)
+            state["epoch"] += 1
+        return state["perms"][:, pos]
+
+    return at
+
+
+def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequence[int], *,
+          device: str | torch.device | None = None, progress: bool | str = True,
+          trainable: Callable[[nn.Module], list[nn.Parameter]] | None = None,
+          after_step: Callable[[nn.Module], None] | None = None) -> History:
+    """Train every run of ``model`` for ``config.iterations`` steps; return the curves.
+
+    ``model``: a population (see :mod:`lotterylib.models`) whose forward maps (N, B, ...) → (N, B, C).
+    ``data_seeds``: one per run; run i's minibatch order depends on data_seeds[i] alone.
+    ``trainable``: which parameters the optimizer updates (default: all with requires_grad).
+    ``progress``: show a tqdm bar (a string sets its description).
+    ``after_step``: called with the model after every optimizer step (e.g. BinaryConnect's clipping
+    of the real-valued weights to [−1, 1]).
+    """
+    runs = len(data_seeds)
+    model_runs = getattr(model, "runs", runs)
+    if model_runs != runs:
+        raise ValueError(f"model has {model_runs} runs but {runs} data seeds were given")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    params = trainable(model) if trainable else [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires a gradient")
+    optimizer = OPTIMIZERS[config.optimizer](params, config)
+    x_train, y_train = data.train.x.to(device), data.train.y.to(device)
+    val, test = data.val.to(device), data.test.to(device)
+    batches = batch_indices(len(data.train), config.batch_size, data_seeds)
+
+    iters, vl, va, ta, tl = [], [], [], [], []
+    running = torch.zeros(runs, device=device)
+    since = 0
+
+    def record(step: int) -> None:
+        nonlocal running, since
+        loss, acc = evaluate(model, val)
+        _, tacc = evaluate(model, test)
+        iters.append(step)
+        vl.append(loss.cpu())
+        va.append(acc.cpu())
+        ta.append(tacc.cpu())
+        tl.append((running / max(since, 1)).cpu())
+        running = torch.zeros(runs, device=device)
+        since = 0
+
+    model.train()
+    record(0)
+    bar = None
+    if progress and tqdm is not None:
+        bar = tqdm(total=config.iterations, desc=progress if isinstance(progress, str) else f"train ×{runs}",
+                   leave=False, mininterval=1.0)
+    for step in range(config.iterations):
+        idx = batches(step).to(device)  # (N, B)
+        x, y = x_train[idx], y_train[idx]  # (N, B, ...), (N, B)
+        logits = model(x)
+        if logits.shape[0] != runs:
+            raise ValueError(f"model has {logits.shape[0]} runs but {runs} data seeds were given")
+        per_run = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                  reduction="none").reshape(runs, -1).mean(1)
+        optimizer.zero_grad(set_to_none=True)
+        # Summing the runs' mean losses gives each run exactly its own gradient.
+        per_run.sum().backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step(model)
+        running += per_run.detach()
+        since += 1
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.iterations:
+            record(step + 1)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    stack = lambda xs: torch.stack(xs, 1).double().numpy()  # noqa: E731
+    return History(np.asarray(iters), stack(vl), stack(va), stack(ta), stack(tl))

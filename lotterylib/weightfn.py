@@ -1,0 +1,289 @@
+"""The one mechanism of the book: the weight a layer uses is a function of what it stores.
+
+Every method in the five papers is a choice of that function, registered with
+``torch.nn.utils.parametrize`` on a layer's ``weight``:
+
+=============================  =========================================  ====================
+paper                          effective weight                            class
+=============================  =========================================  ====================
+Lottery ticket (IMP)           W ⊙ M                                       :class:`Masked`
+Mask-0 variants (Zhou et al.)  W ⊙ M + W_frozen ⊙ (1 − M)                  :class:`Masked`
+Learned supermask (Zhou)       W ⊙ Bernoulli(σ(S))  (straight-through)     :class:`SampledMask`
+Edge-popup (Ramanujan)         W ⊙ top-k(|S|)       (straight-through)     :class:`TopKScores`
+Neural wirings (Wortsman)      top-k(|W|)           (straight-through)     :class:`TopKMagnitude`
+BWN / XNOR (Rastegari)         α ⊙ sign(W)          (straight-through)     :class:`SignScale`
+BinaryConnect, stochastic      ±1 ~ hard_sigmoid(W) (straight-through)     :class:`StochasticSign`
+DoReFa-Net, k-bit weights      quantize_k(tanh W)   (straight-through)     :class:`DoReFaWeight`
+=============================  =========================================  ====================
+
+(Net-Trim is the exception: it solves for a new sparse W after training, and stores the result
+with :class:`Masked`.)
+
+All of them share one building block, :func:`straight_through`: the value of a hard, non-
+differentiable function in the forward pass, the gradient of a soft surrogate in the backward pass.
+
+Shapes: lotterylib's layers keep a *population* of independent runs on dim 0 — a linear weight is
+``(runs, out, in)``, a conv weight ``(runs, out, in, kh, kw)``. ``run_dims`` (default 1) says how
+many leading dims index runs; per-run operations (top-k, scales) reduce over the rest. Pass
+``run_dims=0`` for a plain ``nn.Linear``/``nn.Conv2d``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+
+class _StraightThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hard: Tensor, soft: Tensor) -> Tensor:  # type: ignore[override]
+        return hard.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        return None, grad
+
+
+def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
+    """Exactly the value of ``hard``; in the backward pass, the gradient flows into ``soft``.
+
+    ``hard`` and ``soft`` have the same shape. Unlike ``soft + (hard - soft).detach()`` the forward
+    value is bit-exact (a zero stays exactly zero).
+    """
+    if hard.shape != soft.shape:
+        raise ValueError(f"straight_through needs equal shapes, got {tuple(hard.shape)} and {tuple(soft.shape)}")
+    return _StraightThrough.apply(hard, soft)
+
+
+def _check_fraction(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {value}")
+    return value
+
+
+def topk_mask(scores: Tensor, fraction_kept: float, run_dims: int = 1) -> Tensor:
+    """0/1 mask keeping the ``round(fraction_kept · n)`` largest scores within each run.
+
+    ``scores``: ``(*runs, *rest)`` with ``run_dims`` leading run dims; ``n`` = numel of ``rest``.
+    Returns a tensor of the same shape and dtype. At least one entry per run is kept.
+    """
+    fraction_kept = _check_fraction("fraction_kept", fraction_kept)
+    lead = scores.shape[:run_dims]
+    flat = scores.reshape(*lead, -1) if run_dims else scores.reshape(1, -1)
+    n = flat.shape[-1]
+    k = max(1, int(round(fraction_kept * n)))
+    mask = torch.zeros_like(flat)
+    idx = flat.topk(k, dim=-1).indices
+    mask.scatter_(-1, idx, 1.0)
+    return mask.reshape(scores.shape)
+
+
+class Masked(nn.Module):
+    """W ⊙ M (+ W_frozen ⊙ (1 − M)). The lottery-ticket weight.
+
+    ``mask``: 0/1 tensor shaped like the weight. ``frozen``: optional values for the pruned
+    positions (Zhou et al.'s mask-0 variants); by default pruned weights are exactly zero. The
+    gradient reaching the stored W is masked too, so pruned stored weights never move and an
+    optimizer's state for them stays zero.
+    """
+
+    def __init__(self, mask: Tensor, frozen: Tensor | None = None):
+        super().__init__()
+        self.register_buffer("mask", mask.detach().to(torch.float32).clone())
+        self.register_buffer("frozen", None if frozen is None else frozen.detach().clone())
+
+    def forward(self, weight: Tensor) -> Tensor:
+        if weight.shape != self.mask.shape:
+            raise ValueError(f"mask shape {tuple(self.mask.shape)} does not match weight {tuple(weight.shape)}")
+        out = weight * self.mask
+        if self.frozen is not None:
+            out = out + self.frozen * (1.0 - self.mask)
+        return out
+
+
+class SampledMask(nn.Module):
+    """W ⊙ m with m ~ Bernoulli(σ(S)), straight-through to the scores S (Zhou et al.'s learned supermask).
+
+    ``scores``: initial logits shaped like the weight (trainable). ``rescale``: Zhou's dynamic weight
+    rescaling, multiplying each run's weight by (#weights / #ones in the sampled mask).
+    ``sample``: when False (or in eval mode with ``sample_at_eval=False``) use m = [σ(S) > ½].
+    """
+
+    def __init__(self, scores: Tensor, rescale: bool = False, sample_at_eval: bool = True,
+                 run_dims: int = 1):
+        super().__init__()
+        self.scores = nn.Parameter(scores.detach().clone())
+        self.rescale, self.sample_at_eval, self.run_dims = rescale, sample_at_eval, run_dims
+
+    def forward(self, weight: Tensor) -> Tensor:
+        prob = torch.sigmoid(self.scores)
+        if self.training or self.sample_at_eval:
+            hard = torch.bernoulli(prob.detach())
+        else:
+            hard = (prob.detach() > 0.5).to(prob.dtype)
+        mask = straight_through(hard, prob)
+        out = weight * mask
+        if self.rescale:
+            dims = tuple(range(self.run_dims, weight.dim()))
+            ones = hard.sum(dim=dims, keepdim=True).clamp_min(1.0)
+            out = out * (hard[0].numel() if self.run_dims else hard.numel()) / ones
+        return out
+
+
+class TopKScores(nn.Module):
+    """W ⊙ top-k(S), straight-through to the scores (edge-popup, Ramanujan et al. 2020).
+
+    ``fraction_kept``: fraction of each run's weights kept (not pruned). The ranking is by |S|, so
+    the gradient reaching S is that of |S|: ∂L/∂W_eff ⊙ W ⊙ sign(S) (as ``GetSubnet`` on
+    ``scores.abs()`` in Ramanujan et al.'s code), for kept and pruned weights alike, so a pruned
+    edge can pop back up.
+    """
+
+    def __init__(self, scores: Tensor, fraction_kept: float, run_dims: int = 1):
+        super().__init__()
+        self.scores = nn.Parameter(scores.detach().clone())
+        self.fraction_kept = _check_fraction("fraction_kept", fraction_kept)
+        self.run_dims = run_dims
+
+    def forward(self, weight: Tensor) -> Tensor:
+        magnitude = self.scores.abs()
+        hard = topk_mask(magnitude.detach(), self.fraction_kept, self.run_dims)
+        return weight * straight_through(hard, magnitude)
+
+
+class TopKMagnitude(nn.Module):
+    """top-k(|W|) with the gradient passed straight through to every W (Discovering Neural Wirings).
+
+    Forward keeps the ``fraction_kept`` largest-magnitude weights of each run; backward is the
+    identity, so an unused edge keeps learning and swaps in when it overtakes a used one.
+    """
+
+    def __init__(self, fraction_kept: float, run_dims: int = 1):
+        super().__init__()
+        self.fraction_kept = _check_fraction("fraction_kept", fraction_kept)
+        self.run_dims = run_dims
+
+    def forward(self, weight: Tensor) -> Tensor:
+        hard = weight.detach() * topk_mask(weight.detach().abs(), self.fraction_kept, self.run_dims)
+        return straight_through(hard, weight)
+
+
+class SignScale(nn.Module):
+    """α ⊙ sign(W): binary weights (BinaryConnect with ``scale=False``; BWN/XNOR with α = mean|W|).
+
+    α is computed per output unit (dims after ``run_dims + 1`` are averaged), as XNOR-Net's
+    per-filter scale. sign(0) is taken as +1 so every weight is ±α. The gradient of sign is the
+    straight-through estimator cancelled where |W| > 1 (the derivative of hardtanh); α is
+    differentiated as the function of W that it is.
+    """
+
+    def __init__(self, scale: bool = True, run_dims: int = 1):
+        super().__init__()
+        self.scale, self.run_dims = scale, run_dims
+
+    def forward(self, weight: Tensor) -> Tensor:
+        sign = torch.where(weight.detach() >= 0, 1.0, -1.0).to(weight.dtype)
+        binary = straight_through(sign, torch.nn.functional.hardtanh(weight))
+        if not self.scale:
+            return binary
+        dims = tuple(range(self.run_dims + 1, weight.dim()))
+        alpha = weight.abs().mean(dim=dims, keepdim=True) if dims else weight.abs()
+        return alpha * binary
+
+
+class StochasticSign(nn.Module):
+    """±1 drawn with P(+1) = hard_sigmoid(W) = clip((W + 1) / 2, 0, 1) (stochastic BinaryConnect).
+
+    In training each forward draws a fresh sign per weight; the gradient is passed straight through
+    to W, cancelled where |W| > 1 (as :class:`SignScale`). In eval mode (or with ``sample=False``) the
+    deterministic sign(W) is used, so the deployed network is a binary one (Courbariaux et al. 2015
+    evaluated stochastic BinaryConnect with the real-valued weights instead; ``eval_real=True`` does
+    that). Shape-agnostic: works for any weight shape, no per-run reduction.
+    """
+
+    def __init__(self, eval_real: bool = False, generator: torch.Generator | None = None):
+        super().__init__()
+        self.eval_real, self.generator = eval_real, generator
+
+    def forward(self, weight: Tensor) -> Tensor:
+        soft = torch.nn.functional.hardtanh(weight)
+        if not self.training:
+            if self.eval_real:
+                return weight
+            hard = torch.where(weight.detach() >= 0, 1.0, -1.0).to(weight.dtype)
+        else:
+            prob = ((weight.detach() + 1.0) / 2.0).clamp(0.0, 1.0)
+            hard = torch.bernoulli(prob, generator=self.generator) * 2.0 - 1.0
+        return straight_through(hard, soft)
+
+
+class DoReFaWeight(nn.Module):
+    """k-bit weights of DoReFa-Net (Zhou et al. 2016), straight-through rounding.
+
+    k ≥ 2: w_q = 2·quantize_k(tanh(W) / (2·max|tanh(W)|) + ½) − 1 with
+    quantize_k(r) = round((2^k − 1)·r) / (2^k − 1), the max taken per run (dims after ``run_dims``).
+    k = 1: w_q = sign(W)·E|W| (one scale per run and layer, not per filter as BWN).
+    The rounding's gradient is the identity (straight-through); tanh and the scale are
+    differentiated as they are. Output has the weight's shape, 2^k levels per run.
+    """
+
+    def __init__(self, bits: int, run_dims: int = 1):
+        super().__init__()
+        if int(bits) != bits or not 1 <= bits <= 16:
+            raise ValueError(f"DoReFa weights need an integer bit width in [1, 16], got {bits}")
+        self.bits, self.run_dims = int(bits), run_dims
+
+    def forward(self, weight: Tensor) -> Tensor:
+        dims = tuple(range(self.run_dims, weight.dim()))
+        if self.bits == 1:
+            sign = torch.where(weight.detach() >= 0, 1.0, -1.0).to(weight.dtype)
+            scale = weight.abs().mean(dim=dims, keepdim=True)
+            return scale * straight_through(sign, weight)
+        t = torch.tanh(weight)
+        r = t / (2.0 * t.abs().amax(dim=dims, keepdim=True).detach().clamp_min(1e-12)) + 0.5
+        levels = 2 ** self.bits - 1
+        q = straight_through(torch.round(r.detach() * levels) / levels, r)
+        return 2.0 * q - 1.0
+
+
+# --- attaching functions to layers -------------------------------------------------------------
+
+def attach(layer: nn.Module, fn: nn.Module, name: str = "weight") -> nn.Module:
+    """Make ``layer.<name>`` equal ``fn(stored)``; returns the layer. Functions chain in order."""
+    parametrize.register_parametrization(layer, name, fn, unsafe=True)
+    return layer
+
+
+def detach_all(model: nn.Module, leave_parametrized: bool = True) -> nn.Module:
+    """Remove every weight function; by default the effective weight becomes the stored one."""
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            for name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, name, leave_parametrized=leave_parametrized)
+    return model
+
+
+def stored(layer: nn.Module, name: str = "weight") -> Tensor:
+    """The tensor a layer stores under ``name`` (before any weight function)."""
+    if parametrize.is_parametrized(layer, name):
+        return layer.parametrizations[name].original
+    return getattr(layer, name)
+
+
+def functions(layer: nn.Module, name: str = "weight") -> list[nn.Module]:
+    """The weight functions attached to ``layer.<name>``, in order of application."""
+    if parametrize.is_parametrized(layer, name):
+        return list(layer.parametrizations[name])
+    return []
+
+
+def attach_each(layers: Iterable[tuple[str, nn.Module]], make: Callable[[str, nn.Module], nn.Module | None]) -> None:
+    """Attach ``make(name, layer)`` to every (name, layer); a None result leaves that layer alone."""
+    for lname, layer in layers:
+        fn = make(lname, layer)
+        if fn is not None:
+            attach(layer, fn)

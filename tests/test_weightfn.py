@@ -1,0 +1,94 @@
+import pytest
+import torch
+
+from lotterylib import models, weightfn
+
+
+def test_straight_through_value_is_exact_and_gradient_goes_to_soft():
+    soft = torch.tensor([0.3, -2.0, 0.7], requires_grad=True)
+    hard = torch.tensor([0.0, 1.0, 1.0])
+    out = weightfn.straight_through(hard, soft)
+    assert torch.equal(out, hard)
+    (out * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert soft.grad.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_straight_through_rejects_shape_mismatch():
+    with pytest.raises(ValueError, match="equal shapes"):
+        weightfn.straight_through(torch.zeros(2), torch.zeros(3))
+
+
+def test_topk_mask_per_run_and_fraction_kept():
+    scores = torch.tensor([[1.0, 5, 3, 2], [9.0, 1, 2, 3]])
+    m = weightfn.topk_mask(scores, fraction_kept=0.5)
+    assert m.tolist() == [[0, 1, 1, 0], [1, 0, 0, 1]]
+    assert weightfn.topk_mask(scores, 0.25, run_dims=0).tolist() == [[0, 1, 0, 0], [1, 0, 0, 0]]
+    with pytest.raises(ValueError, match="fraction_kept"):
+        weightfn.topk_mask(scores, 0.0)
+
+
+def test_masked_zeroes_value_and_gradient():
+    layer = models.StackedLinear(1, 3, 2)
+    torch.nn.init.normal_(layer.weight)
+    mask = torch.tensor([[[1.0, 0, 1], [0, 1, 0]]])
+    weightfn.attach(layer, weightfn.Masked(mask))
+    assert torch.all(layer.weight[mask == 0] == 0)
+    layer(torch.randn(1, 4, 3)).sum().backward()
+    assert torch.all(weightfn.stored(layer).grad[mask == 0] == 0)
+
+
+def test_masked_frozen_values():
+    w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    fn = weightfn.Masked(torch.tensor([1.0, 0.0, 1.0]), frozen=torch.tensor([9.0, 8.0, 7.0]))
+    out = fn(w)
+    assert out.tolist() == [1.0, 8.0, 3.0]
+    out.sum().backward()
+    assert w.grad.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_topk_scores_edge_popup_gradient():
+    w = torch.tensor([[2.0, -3.0, 4.0]])
+    fn = weightfn.TopKScores(torch.tensor([[0.1, 0.9, 0.5]]), fraction_kept=2 / 3)
+    out = fn(w)
+    assert out.tolist() == [[0.0, -3.0, 4.0]]
+    out.sum().backward()
+    assert fn.scores.grad.tolist() == [[2.0, -3.0, 4.0]]  # ∂L/∂S = ∂L/∂W_eff · W, pruned ones too
+
+
+def test_topk_magnitude_dnw_passes_gradient_to_all_edges():
+    w = torch.tensor([[0.1, -3.0, 0.2, 4.0]], requires_grad=True)
+    out = weightfn.TopKMagnitude(fraction_kept=0.5)(w)
+    assert out.tolist() == [[0.0, -3.0, 0.0, 4.0]]
+    (out * torch.tensor([[1.0, 2, 3, 4]])).sum().backward()
+    assert w.grad.tolist() == [[1.0, 2.0, 3.0, 4.0]]
+
+
+def test_sign_scale_value_and_cancelled_gradient():
+    w = torch.tensor([[[0.5, -1.5, 0.25, -0.25]]], requires_grad=True)  # (runs, out, in)
+    out = weightfn.SignScale()(w)
+    alpha = w.detach().abs().mean()
+    assert torch.allclose(out, alpha * torch.tensor([[[1.0, -1, 1, -1]]]))
+    binary = weightfn.SignScale(scale=False)(w)
+    binary.sum().backward()
+    assert w.grad.tolist() == [[[1.0, 0.0, 1.0, 1.0]]]  # |w| > 1 cancels the straight-through gradient
+
+
+def test_sampled_mask_rescaling_and_gradient():
+    torch.manual_seed(0)
+    fn = weightfn.SampledMask(torch.zeros(1, 1000), rescale=True)
+    w = torch.ones(1, 1000)
+    out = fn(w)
+    kept = int((out > 0).sum())
+    assert 400 < kept < 600
+    assert torch.allclose(out[out > 0], torch.full((kept,), 1000 / kept))
+    out.sum().backward()
+    assert fn.scores.grad is not None and torch.all(fn.scores.grad != 0)
+
+
+def test_detach_all_bakes_effective_weight():
+    model = models.build("lenet_300_100", [0])
+    layer = model.layers[0]
+    weightfn.attach(layer, weightfn.TopKMagnitude(0.1))
+    effective = layer.weight.detach().clone()
+    weightfn.detach_all(model)
+    assert not weightfn.functions(layer) and torch.equal(layer.weight.detach(), effective)
