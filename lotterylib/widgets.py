@@ -49,3 +49,16 @@ def sparsity_slider(fractions_kept: Sequence[float], description: str = "kept") 
     options = [(f"{100 * f:.3g}%", f) for f in fractions_kept]
     return W.SelectionSlider(options=options, value=options[0][1], description=description,
                              continuous_update=False)
+
+
+def time_slider(iterations, description: str = "iteration") -> W.SelectionSlider:
+    """A slider over recorded training iterations (e.g. a History's ``iterations``)."""
+    options = [int(i) for i in iterations]
+    return W.SelectionSlider(options=options, value=options[-1], description=description, continuous_update=False)
+
+
+def choice_slider(options, value=None, description: str = "") -> W.SelectionSlider:
+    """A slider over ``options`` starting at ``value`` (default: the last option)."""
+    options = list(options)
+    return W.SelectionSlider(options=options, value=options[-1] if value is None else value,
+                             description=description, continuous_update=False)

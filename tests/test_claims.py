@@ -1,0 +1,71 @@
+import copy
+
+import pytest
+
+from lotterylib import claims
+from lotterylib.claims import lt
+
+
+def _summary(ticket_gain=0.006, reinit_loss=0.02, oneshot_gain=0.004):
+    """A synthetic quick-profile LT summary: dense 96%, tickets/reinit/one-shot around it."""
+    rows = []
+    seeds = [0.0, 0.001, -0.001]
+    rows.append({"round": 0, "weights_remaining": 1.0, "variant": "ticket", "early_stop_iteration": 1000,
+                 "test_acc": 0.96, "per_seed_test_acc": [0.96 + d for d in seeds],
+                 "per_seed_early_val_acc": [0.94 + d for d in seeds], "early_iteration": 200})
+    for r, pm in enumerate([0.5, 0.25, 0.126, 0.063], start=1):
+        for variant, delta in (("ticket", ticket_gain), ("reinit", -reinit_loss)):
+            rows.append({"round": r, "weights_remaining": pm, "variant": variant, "early_stop_iteration": 1000,
+                         "test_acc": 0.96 + delta, "per_seed_test_acc": [0.96 + delta + d for d in seeds],
+                         "per_seed_early_val_acc": [0.94 + delta + d for d in seeds], "early_iteration": 200})
+    for r, pm, delta in ((2, 0.25, oneshot_gain), (4, 0.063, ticket_gain - 0.004)):
+        rows.append({"round": r, "weights_remaining": pm, "variant": "oneshot", "early_stop_iteration": 1000,
+                     "test_acc": 0.96 + delta, "per_seed_test_acc": [0.96 + delta + d for d in seeds],
+                     "per_seed_early_val_acc": [0.94 + d for d in seeds], "early_iteration": 200})
+    return {"profile": "quick", "rows": rows}
+
+
+def test_lt_checks_hold_on_a_paper_like_summary():
+    verdicts = dict((c.id, v) for c, v in claims.check("LT", _summary(), "quick"))
+    assert verdicts["LT-2"].holds is None
+    assert all(verdicts[k].holds for k in ("LT-1", "LT-3", "LT-4", "LT-5"))
+
+
+@pytest.mark.parametrize("kwargs,failing", [
+    ({"ticket_gain": -0.002}, {"LT-1", "LT-3"}),
+    ({"reinit_loss": -0.01}, {"LT-4"}),
+    ({"oneshot_gain": -0.003}, {"LT-5"}),
+])
+def test_lt_checks_can_fail(kwargs, failing):
+    verdicts = claims.check("LT", _summary(**kwargs), "quick")
+    assert {c.id for c, v in verdicts if v.holds is False} >= failing
+    with pytest.raises(AssertionError, match="claims not reproduced"):
+        claims.assert_hold(verdicts)
+
+
+def test_registry_errors():
+    with pytest.raises(KeyError, match="no claim matches"):
+        claims.select("NOPE")
+    with pytest.raises(ValueError, match="unknown profile"):
+        claims.check("LT", _summary(), "medium")
+    with pytest.raises(KeyError, match="unknown experiment"):
+        claims.run_experiment("nope", "quick")
+    assert [c.id for c in claims.select("LT-3")] == ["LT-3"]
+
+
+def test_undecidable_only_is_not_a_pass():
+    only_lt2 = [(claims.CLAIMS["LT-2"], claims.Verdict(None, "—"))]
+    with pytest.raises(AssertionError, match="proved nothing"):
+        claims.assert_hold(only_lt2)
+
+
+def test_full_profile_lt1_uses_early_stop_iterations():
+    s = copy.deepcopy(_summary())
+    # full-profile grid: Pm 100, 51.3, 21.1, 3.6 with the paper's ordering of early-stop iterations
+    s["rows"] = [r for r in s["rows"] if r["round"] == 0]
+    for pm, it in ((0.513, 900), (0.211, 700), (0.036, 1050)):
+        s["rows"].append({"round": 1, "weights_remaining": pm, "variant": "ticket", "early_stop_iteration": it,
+                          "test_acc": 0.96, "per_seed_test_acc": [0.96] * 3})
+    assert lt.check_lt1(s, "full").holds
+    s["rows"][-2]["early_stop_iteration"] = 950  # 21.1% slower than 51.3%: ordering broken
+    assert lt.check_lt1(s, "full").holds is False
