@@ -44,11 +44,12 @@ def interactive_figure(draw: Callable[..., Any], **controls: Sequence[Any] | W.W
     return W.VBox([W.HBox(list(widgets.values())), out])
 
 
-def sparsity_slider(fractions_kept: Sequence[float], description: str = "kept") -> W.SelectionSlider:
-    """A slider over fractions of weights kept, labelled as percentages."""
+def sparsity_slider(fractions_kept: Sequence[float], description: str = "kept",
+                    value: float | None = None) -> W.SelectionSlider:
+    """A slider over fractions of weights kept, labelled as percentages, starting at ``value``."""
     options = [(f"{100 * f:.3g}%", f) for f in fractions_kept]
-    return W.SelectionSlider(options=options, value=options[0][1], description=description,
-                             continuous_update=False)
+    return W.SelectionSlider(options=options, value=options[0][1] if value is None else value,
+                             description=description, continuous_update=False)
 
 
 def time_slider(iterations, description: str = "iteration") -> W.SelectionSlider:
