@@ -42,7 +42,7 @@ from .cache import ResultCache
 from .data import Dataset, Split
 from .lottery import LotteryConfig, Round
 from .seeds import derive
-from .train import History, TrainConfig, evaluate, train
+from .train import TrainConfig, evaluate, train
 
 # --- mask-1 and mask-0 variants ----------------------------------------------------------------
 

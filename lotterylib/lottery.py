@@ -13,7 +13,6 @@ stored in the result cache, so an interrupted run resumes at the next round with
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -197,9 +196,8 @@ def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, 
     entry = cache.get(key, "oneshot")
     if entry is not None:
         return [Round.from_json(r) for r in entry.json()["rounds"]]
-    dense = run_imp(config, data, 0, cache=cache, device=device, progress=progress)
-    final = cache.get(ImpRound(config, 0), "imp").tensors()["final"]
-    del dense
+    run_imp(config, data, 0, cache=cache, device=device, progress=progress)  # the dense net, cached
+    final = round_state(config, 0, cache)["final"]
     init = initial_weights(config)
     model = models.build(config.model, config.seeds[:1])
     base_rates = rates_for(config, model)
