@@ -46,7 +46,8 @@ def engine(mnist, runs: int, steps: int = STEPS) -> float:
 
 
 def run() -> list[dict]:
-    threads = configure_threads()
+    # One thread by default: on a small shared machine two threads can collapse under load.
+    threads = configure_threads(int(os.environ.get("BENCH_THREADS", "1")))
     mnist = data.load("mnist")
     # The evaluation at step 0 and at the end is inside `train`; keep it off the clock by a cheap split.
     mnist.val.x, mnist.val.y = mnist.val.x[:10], mnist.val.y[:10]
