@@ -11,6 +11,7 @@ Mask-0 variants (Zhou et al.)  W ⊙ M + W_frozen ⊙ (1 − M)                 
 Learned supermask (Zhou)       W ⊙ Bernoulli(σ(S))  (straight-through)     :class:`SampledMask`
 Edge-popup (Ramanujan)         W ⊙ top-k(|S|)       (straight-through)     :class:`TopKScores`
 Neural wirings (Wortsman)      top-k(|W|)           (straight-through)     :class:`TopKMagnitude`
+  … its no-update control      top-k(|W|)           (grad. to kept only)   :class:`TopKMagnitudeNoUpdate`
 BWN / XNOR (Rastegari)         α ⊙ sign(W)          (straight-through)     :class:`SignScale`
 BinaryConnect, stochastic      ±1 ~ hard_sigmoid(W) (straight-through)     :class:`StochasticSign`
 DoReFa-Net, k-bit weights      quantize_k(tanh W)   (straight-through)     :class:`DoReFaWeight`
@@ -170,6 +171,23 @@ class TopKMagnitude(nn.Module):
     def forward(self, weight: Tensor) -> Tensor:
         hard = weight.detach() * topk_mask(weight.detach().abs(), self.fraction_kept, self.run_dims)
         return straight_through(hard, weight)
+
+
+class TopKMagnitudeNoUpdate(nn.Module):
+    """top-k(|W|) with the gradient reaching only the kept weights (DNW's ``DNWNoUpdate`` control).
+
+    The same forward value as :class:`TopKMagnitude`; backward is that of W ⊙ M with M = top-k(|W|)
+    held constant, so an unused edge never moves and can only swap in when a used one shrinks
+    below it. ``fraction_kept``: fraction of each run's weights kept. Shapes as :class:`TopKMagnitude`.
+    """
+
+    def __init__(self, fraction_kept: float, run_dims: int = 1):
+        super().__init__()
+        self.fraction_kept = _check_fraction("fraction_kept", fraction_kept)
+        self.run_dims = run_dims
+
+    def forward(self, weight: Tensor) -> Tensor:
+        return weight * topk_mask(weight.detach().abs(), self.fraction_kept, self.run_dims)
 
 
 class SignScale(nn.Module):

@@ -1,0 +1,230 @@
+"""Discovering Neural Wirings: the top-k straight-through wiring, graph validation, swap recording."""
+
+import numpy as np
+import pytest
+import torch
+
+from lotterylib import weightfn, wiring
+from lotterylib.data import Dataset, Split
+from lotterylib.train import TrainConfig, train
+
+
+# --- the top-k straight-through edge choice -------------------------------------------------------
+
+def test_topk_ste_autograd_reaches_unused_edges():
+    w = torch.tensor([[0.5, -0.1, 2.0, 0.05, -1.0]], requires_grad=True)
+    out = weightfn.TopKMagnitude(fraction_kept=0.4)(w)  # keep 2 of 5
+    assert out.tolist() == [[0.0, 0.0, 2.0, 0.0, -1.0]]
+    upstream = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    (out * upstream).sum().backward()
+    assert w.grad.tolist() == upstream.tolist()  # straight through to ALL edges, unused included
+
+
+def test_topk_ste_matches_finite_differences_of_the_soft_path():
+    # The STE's gradient is the gradient of the loss with the hard function replaced by identity.
+    torch.manual_seed(0)
+    w = torch.randn(2, 10, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(10, dtype=torch.float64)
+    out = weightfn.TopKMagnitude(0.3)(w)
+    ((out @ x) ** 2).sum().backward()
+    hard = out.detach()
+    expected = 2 * (hard @ x)[:, None] * x[None, :]
+    assert torch.allclose(w.grad, expected)
+
+
+def test_no_update_control_gives_gradient_only_to_used_edges():
+    w = torch.tensor([[0.5, -0.1, 2.0, 0.05, -1.0]], requires_grad=True)
+    out = weightfn.TopKMagnitudeNoUpdate(fraction_kept=0.4)(w)
+    assert out.tolist() == [[0.0, 0.0, 2.0, 0.0, -1.0]]
+    out.sum().backward()
+    assert w.grad.tolist() == [[0.0, 0.0, 1.0, 0.0, 1.0]]
+
+
+def test_fraction_kept_naming_is_explicit():
+    # DNW's config `allsparse10` keeps 10 % (prune_rate = 0.9); lotterylib names the kept fraction.
+    w = torch.arange(1.0, 101.0).reshape(1, 100)
+    kept = (weightfn.TopKMagnitude(fraction_kept=0.1)(w) != 0).sum()
+    assert int(kept) == 10  # 10 % kept, 90 % sparsity
+    assert int(wiring.random_edge_mask([0], 100, 0.1).sum()) == 10
+    assert int(wiring.lottery_mask(w, 0.1).sum()) == 10
+    with pytest.raises(ValueError, match="fraction_kept"):
+        weightfn.TopKMagnitude(fraction_kept=0.0)
+    with pytest.raises(ValueError, match="fraction_kept"):
+        weightfn.TopKMagnitude(fraction_kept=95)  # a percentage or a prune rate > 1 is rejected
+    with pytest.raises(ValueError, match="fraction of edges kept"):
+        wiring.GraphConfig(fraction_kept=1.5)
+    # imp_rate_for converts a kept fraction into a per-round *pruned* fraction
+    p = wiring.imp_rate_for(0.1, 2)
+    assert abs((1 - p) ** 2 - 0.1) < 1e-12
+
+
+def test_topk_is_per_run():
+    w = torch.tensor([[1.0, 2.0, 3.0, 4.0], [40.0, 30.0, 20.0, 10.0]])
+    out = weightfn.TopKMagnitude(0.5)(w)
+    assert (out != 0).tolist() == [[False, False, True, True], [True, True, False, False]]
+
+
+# --- graph construction ------------------------------------------------------------------------------
+
+def test_complete_dag_edges_and_levels():
+    g = wiring.complete_dag([2, 3, 1])
+    assert g.num_nodes == 6 and g.num_edges == 2 * 3 + 5 * 1
+    assert g.levels == [[0, 1], [2, 3, 4]] and g.outputs == [5]
+    assert g.fan_in().tolist() == [0, 0, 2, 2, 2, 5]
+    adj = g.adjacency(torch.arange(1.0, g.num_edges + 1))
+    assert adj.shape == (6, 6) and adj[2, 0] == 1.0 and adj[0, 2] == 0.0  # [dst, src]
+    assert int((adj != 0).sum()) == g.num_edges
+
+
+def test_graph_rejects_cycles():
+    with pytest.raises(ValueError, match="cycle"):
+        wiring.StaticGraph(5, [(0, 1), (1, 2), (2, 3), (3, 1), (2, 4)], inputs=[0], outputs=[4])
+    with pytest.raises(ValueError, match="self-loop"):
+        wiring.StaticGraph(3, [(0, 1), (1, 1), (1, 2)], inputs=[0], outputs=[2])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(num_nodes=1, edges=[], inputs=[0], outputs=[0]), "at least 2 nodes"),
+    (dict(num_nodes=2.5, edges=[(0, 1)], inputs=[0], outputs=[1]), "at least 2 nodes"),
+    (dict(num_nodes=3, edges=[(0, 2)], inputs=[], outputs=[2]), "at least one input"),
+    (dict(num_nodes=3, edges=[(0, 1), (1, 2)], inputs=[0], outputs=[5]), "out of range"),
+    (dict(num_nodes=3, edges=[(0, 1), (1, 2)], inputs=[0, 2], outputs=[2]), "both inputs and outputs"),
+    (dict(num_nodes=3, edges=[(0, 1), (1, 7)], inputs=[0], outputs=[2]), "outside"),
+    (dict(num_nodes=3, edges=[(0, 1), (0, 1), (1, 2)], inputs=[0], outputs=[2]), "twice"),
+    (dict(num_nodes=3, edges=[(0, 1), (1, 2), (2, 0)], inputs=[0], outputs=[2]), "input nodes"),
+    (dict(num_nodes=4, edges=[(0, 1), (1, 3)], inputs=[0], outputs=[3]), "neither inputs nor reachable"),
+])
+def test_graph_rejects_bad_node_counts_and_edges(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        wiring.StaticGraph(**kwargs)
+
+
+def test_complete_dag_rejects_bad_blocks():
+    for blocks in ([4], [3, 0, 2], []):
+        with pytest.raises(ValueError, match="blocks"):
+            wiring.complete_dag(blocks)
+
+
+# --- the classifier and its variants -------------------------------------------------------------------
+
+def _tiny_data(n=96, shape=(784,)):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, *shape, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    split = Split(x, y)
+    return Dataset("toy", split, Split(x[:32], y[:32]), Split(x[:32], y[:32]), 10, shape)
+
+
+def test_population_run_equals_single_network():
+    g = wiring.complete_dag([4, 6, 3])
+    pop = wiring.build_classifier(g, [5, 7], input_pool=2)
+    single = wiring.build_classifier(g, [7], input_pool=2)
+    for m in (pop, single):
+        wiring.attach_variant(m, "dnw", 0.2)
+        m.eval()
+    x = torch.rand(8, 784)
+    assert pop(x).shape == (2, 8, 10)
+    assert torch.allclose(pop(x)[1], single(x)[0], atol=1e-5)
+
+
+def test_variants_use_the_same_number_of_edges_and_reject_unknowns():
+    g = wiring.complete_dag([4, 8, 8, 4])
+    k = round(0.1 * g.num_edges)
+    for variant in ("dnw", "no_update", "random"):
+        m = wiring.build_classifier(g, [0, 1])
+        mask = wiring.random_edge_mask([3, 4], g.num_edges, 0.1)
+        wiring.attach_variant(m, variant, 0.1, mask)
+        assert wiring.chosen_edges(m).sum(1).tolist() == [k, k]
+    with pytest.raises(ValueError, match="unknown variant"):
+        wiring.attach_variant(wiring.build_classifier(g, [0]), "dropout", 0.1)
+    with pytest.raises(ValueError, match="needs a fixed edge mask"):
+        wiring.attach_variant(wiring.build_classifier(g, [0]), "random", 0.1)
+
+
+def test_forward_uses_only_chosen_edges():
+    g = wiring.complete_dag([2, 3, 2])
+    m = wiring.build_classifier(g, [0])
+    wiring.attach_variant(m, "dnw", 0.3)
+    m.eval()
+    x = torch.rand(4, 784)
+    unused = ~wiring.chosen_edges(m)
+    with torch.no_grad():
+        weightfn.stored(m.edges)[unused] *= 0.5  # shrink unused edges: still unused, output unchanged
+    ref = m(x)
+    assert torch.equal(wiring.chosen_edges(m), ~unused)
+    with torch.no_grad():
+        weightfn.stored(m.edges)[unused] *= 0.5
+    assert torch.allclose(m(x), ref)
+
+
+def test_swap_recorder_counts_entering_edges_and_snapshots():
+    g = wiring.complete_dag([2, 2, 2])  # 4 + 8 = 12 edges
+    m = wiring.build_classifier(g, [0])
+    wiring.attach_variant(m, "dnw", 0.25)  # 3 edges
+    w = weightfn.stored(m.edges)
+    with torch.no_grad():
+        w.copy_(torch.arange(1.0, 13.0).unsqueeze(0))  # edges 9, 10, 11 chosen
+    rec = wiring.SwapRecorder(m, snapshot_every=2)
+    with torch.no_grad():
+        w[0, 0] = 100.0  # edge 0 swaps in, edge 9 out
+    rec(m)
+    rec(m)  # nothing changes
+    with torch.no_grad():
+        w[0, 1], w[0, 2] = 200.0, 300.0  # two more swap in
+    rec(m)
+    assert rec.swaps_array()[:, 0].tolist() == [1, 0, 2]
+    assert rec.snapshot_steps == [0, 2] and len(rec.snapshots) == 2
+    assert rec.snapshots[1][0].nonzero().flatten().tolist() == [0, 10, 11]
+    per_epoch = wiring.swaps_per_epoch(rec.swaps_array(), 2)
+    assert per_epoch[:, 0].tolist() == [1, 2]
+    with pytest.raises(ValueError):
+        wiring.swaps_per_epoch(rec.swaps_array(), 0)
+
+
+def test_random_graph_never_swaps_and_dnw_does_in_training():
+    data = _tiny_data()
+    cfg = TrainConfig(iterations=15, batch_size=16, optimizer="sgd", lr=0.5, eval_every=15)
+    g = wiring.complete_dag([4, 8, 4])
+    out = {}
+    for variant in ("dnw", "random"):
+        m = wiring.build_classifier(g, [0, 1], input_pool=2)
+        wiring.attach_variant(m, variant, 0.1, wiring.random_edge_mask([0, 1], g.num_edges, 0.1))
+        rec = wiring.SwapRecorder(m)
+        train(m, data, cfg, [0, 1], progress=False, after_step=rec)
+        out[variant] = rec.swaps_array().sum()
+    assert out["random"] == 0 and out["dnw"] > 0
+
+
+def test_cifar_shaped_code_path_runs():
+    data = _tiny_data(64, (3, 32, 32))
+    g = wiring.complete_dag([4, 6, 4])
+    m = wiring.build_classifier(g, [0, 1], image_shape=(3, 32, 32))
+    wiring.attach_variant(m, "dnw", 0.1)
+    h = train(m, data, TrainConfig(iterations=2, batch_size=16, optimizer="sgd", lr=0.1, eval_every=2), [0, 1],
+              progress=False)
+    assert h.test_acc.shape == (2, 2)
+    with pytest.raises(ValueError, match="expected images"):
+        m(torch.rand(4, 784))
+
+
+def test_run_graph_caches_and_lottery_uses_dense_mask(tmp_path):
+    from lotterylib.cache import ResultCache
+    data = _tiny_data()
+    cache = ResultCache(tmp_path)
+    base = wiring.GraphConfig(blocks=(4, 6, 4), fraction_kept=0.2, seeds=(0,), snapshot_every=2, input_pool=2,
+                              train=TrainConfig(iterations=4, batch_size=16, optimizer="sgd", lr=0.1, eval_every=4))
+    run = wiring.run_graph(wiring._replace(base, variant="lottery"), data, cache=cache, progress=False)
+    dense = wiring.run_graph(wiring._replace(base, variant="dense"), data, cache=cache, progress=False)
+    expected = wiring.lottery_mask(dense.final_edges, 0.2).bool()
+    assert torch.equal(run.snapshots[0], expected) and torch.equal(run.snapshots[-1], expected)
+    again = wiring.run_graph(wiring._replace(base, variant="lottery"), data, cache=cache, progress=False)
+    assert torch.equal(again.final_edges, run.final_edges) and again.snapshot_steps == [0, 2, 4]
+    assert np.array_equal(again.swaps, run.swaps)
+
+
+def test_swap_statistics_on_a_hand_made_result():
+    res = {"loss_before": [1.0, 0.9, 0.8], "loss_after": [0.9, 0.8, 0.85],
+           "loss_kept_wiring": [0.95, 0.8, 0.8], "swapped": [2, 0, 1]}
+    st = wiring.swap_statistics(res)
+    assert st["swap_steps"] == 2 and st["swap_lowered_loss"] == 0.5
+    assert abs(st["mean_swap_effect"] - 0.0) < 1e-12 and st["step_lowered_loss_at_swaps"] == 0.5
