@@ -1,0 +1,655 @@
+"""Binary and low-bit networks: BinaryConnect, BNN, BWN, XNOR-Net and DoReFa-Net, as weight functions.
+
+Every method is a pair (what the weights become, what the activations become):
+
+=============  ===========================  ===========================  =================================
+method         weights (weight function)    activations (module)         paper
+=============  ===========================  ===========================  =================================
+``fp``         W                            x                            full-precision baseline
+``bc``         sign(W)                      x                            BinaryConnect, deterministic
+``bc_stoch``   ±1 ~ hard_sigmoid(W)         x                            BinaryConnect, stochastic
+``bwn``        α·sign(W), α = mean|W|       x                            Binary-Weight-Network (XNOR §3.1)
+``bnn``        sign(W)                      sign(x)                      BNN (no scaling factors)
+``xnor``       α·sign(W)                    sign(x)                      XNOR-Net as the official code
+``xnor_k``     α·sign(W)                    sign(x), output ⊙ K          XNOR-Net with the paper's K = A∗k
+``dorefa<k>``  k-bit DoReFa weights         k-bit quantize(clip(x,0,1))  DoReFa-Net W k / A k
+=============  ===========================  ===========================  =================================
+
+The weights are made by :mod:`lotterylib.weightfn` (``SignScale``, ``StochasticSign``,
+``DoReFaWeight``) attached to the layers with ``weightfn.attach``; the activations by
+:func:`binarize_activations` / :func:`quantize_activations`, which use the same
+``weightfn.straight_through`` block: the sign (or rounding) forward, the gradient of hardtanh (or the
+identity) backward — the gradient is cancelled where |x| > 1 (BNN's Htanh, XNOR's ``BinActiveZ``).
+
+Networks use XNOR-Net's block order, **BatchNorm → binarise → conv/linear → ReLU → pool**, and keep
+the first and last layers in full precision unless ``binarize_first_last=True``. All models are
+*populations* (dim 0 = independent runs) built from :class:`~lotterylib.models.StackedConv2d` /
+:class:`~lotterylib.models.StackedLinear`, so 3 seeds of a method train as one model with
+:func:`lotterylib.train.train`; BatchNorm on the grouped layout is per run by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import bitpack, weightfn
+from .models import (
+    PopulationModel,
+    StackedConv2d,
+    StackedLinear,
+    from_grouped,
+    to_grouped,
+)
+from .train import TrainConfig
+from .weightfn import straight_through
+
+# --- activations ---------------------------------------------------------------------------------
+
+def sign(x: Tensor) -> Tensor:
+    """±1 with sign(0) = +1 (every value is a bit); same dtype and shape as ``x``."""
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+def binarize_activations(x: Tensor) -> Tensor:
+    """sign(x) forward; backward the gradient of hardtanh, i.e. passed where |x| ≤ 1, zero elsewhere."""
+    return straight_through(sign(x.detach()), F.hardtanh(x))
+
+
+def quantize_activations(x: Tensor, bits: int) -> Tensor:
+    """DoReFa activations: round((2^k − 1)·clip(x, 0, 1)) / (2^k − 1), rounding straight-through."""
+    if int(bits) != bits or not 1 <= bits <= 16:
+        raise ValueError(f"activation bit width must be an integer in [1, 16], got {bits}")
+    levels = 2 ** int(bits) - 1
+    clipped = x.clamp(0.0, 1.0)
+    return straight_through(torch.round(clipped.detach() * levels) / levels, clipped)
+
+
+class Activation(nn.Module):
+    """``kind``: ``"fp"`` (identity), ``"sign"`` (:func:`binarize_activations`) or ``"dorefa"`` (``bits``)."""
+
+    def __init__(self, kind: str = "fp", bits: int = 1):
+        super().__init__()
+        if kind not in ("fp", "sign", "dorefa"):
+            raise ValueError(f"unknown activation kind {kind!r}; choose fp, sign or dorefa")
+        self.kind, self.bits = kind, int(bits)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.kind == "sign":
+            return binarize_activations(x)
+        if self.kind == "dorefa":
+            return quantize_activations(x, self.bits)
+        return x
+
+    def extra_repr(self) -> str:
+        return self.kind if self.kind != "dorefa" else f"dorefa, bits={self.bits}"
+
+
+# --- methods -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Method:
+    """What a binarised layer does. ``weights``: fp | sign | stoch | bwn | dorefa;
+    ``activations``: fp | sign | dorefa; ``input_scale``: multiply by XNOR's K; ``bits``: DoReFa
+    width; ``clip``: clip the real weights to [−1, 1] after each step (BinaryConnect, BNN, the XNOR
+    PyTorch code); ``center``: subtract the mean over input channels first (XNOR reference code)."""
+
+    weights: str = "fp"
+    activations: str = "fp"
+    input_scale: bool = False
+    bits: int = 32
+    clip: bool = False
+    center: bool = False
+
+    @property
+    def weight_bits(self) -> int:
+        return {"fp": 32, "sign": 1, "stoch": 1, "bwn": 1, "dorefa": self.bits}[self.weights]
+
+    @property
+    def activation_bits(self) -> int:
+        return {"fp": 32, "sign": 1, "dorefa": self.bits}[self.activations]
+
+
+METHODS: dict[str, Method] = {
+    "fp": Method(),
+    "bc": Method("sign", clip=True),
+    "bc_stoch": Method("stoch", clip=True),
+    "bwn": Method("bwn", clip=True, center=True),
+    "bnn": Method("sign", "sign", clip=True),
+    "xnor": Method("bwn", "sign", clip=True, center=True),
+    "xnor_k": Method("bwn", "sign", input_scale=True, clip=True, center=True),
+}
+DOREFA_BITS = (1, 2, 4, 8)
+METHODS.update({f"dorefa{k}": Method("dorefa", "dorefa", bits=k) for k in DOREFA_BITS})
+
+LABELS = {"fp": "full precision", "bc": "BinaryConnect", "bc_stoch": "BinaryConnect (stoch.)",
+          "bwn": "BWN", "bnn": "BNN (no scaling)", "xnor": "XNOR-Net", "xnor_k": "XNOR-Net + K",
+          **{f"dorefa{k}": f"DoReFa W{k}A{k}" for k in DOREFA_BITS}}
+
+
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def weight_function(m: Method) -> nn.Module | None:
+    """The weight function of a binarised layer under method ``m`` (None for full precision)."""
+    if m.weights == "fp":
+        return None
+    if m.weights == "sign":
+        return weightfn.SignScale(scale=False)
+    if m.weights == "bwn":
+        return weightfn.SignScale(scale=True)
+    if m.weights == "stoch":
+        return weightfn.StochasticSign()
+    if m.weights == "dorefa":
+        return weightfn.DoReFaWeight(m.bits)
+    raise ValueError(f"unknown weight kind {m.weights!r}")
+
+
+# --- layers --------------------------------------------------------------------------------------
+
+class RunBatchNorm(nn.Module):
+    """BatchNorm per run on (N, B, F) features: one ``BatchNorm1d(N·F)`` on (B, N·F)."""
+
+    def __init__(self, runs: int, features: int, affine: bool = True):
+        super().__init__()
+        self.runs, self.features = runs, features
+        self.bn = nn.BatchNorm1d(runs * features, affine=affine)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, b, f = x.shape
+        return self.bn(x.transpose(0, 1).reshape(b, n * f)).reshape(b, n, f).transpose(0, 1)
+
+
+class BinaryBlock(nn.Module):
+    """BatchNorm → activation → layer (→ ⊙ K): the XNOR-Net block (ReLU and pool come after it).
+
+    ``layer``: a StackedConv2d on the grouped layout (B, N·C, H, W) or a StackedLinear on (N, B, F).
+    With ``input_scale`` the output is multiplied by XNOR-Net's K, the ℓ1 mean of the (normalised,
+    real) input over channels, box-filtered over each output's receptive field (paper §3.2); for a
+    linear layer K is β = mean|x| per example.
+    """
+
+    def __init__(self, norm: nn.Module, act: Activation, layer: nn.Module, input_scale: bool = False):
+        super().__init__()
+        self.norm, self.act, self.layer, self.input_scale = norm, act, layer, input_scale
+
+    def input_scale_k(self, x: Tensor) -> Tensor:
+        """K for normalised input ``x``: (B, N, H', W') for convs, (N, B, 1) for linear layers."""
+        layer = self.layer
+        if isinstance(layer, StackedConv2d):
+            b, nc, h, w = x.shape
+            a = x.abs().reshape(b, layer.runs, nc // layer.runs, h, w).mean(2)
+            pad = layer.padding if isinstance(layer.padding, int) else (
+                0 if layer.padding == "valid" else layer.kernel_size // 2)
+            return F.avg_pool2d(a, layer.kernel_size, stride=1, padding=pad, count_include_pad=True)
+        return x.abs().mean(-1, keepdim=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.norm(x)
+        y = self.layer(self.act(x))
+        if self.input_scale:
+            k = self.input_scale_k(x)
+            if isinstance(self.layer, StackedConv2d):
+                b, no, h, w = y.shape
+                y = (y.reshape(b, self.layer.runs, -1, h, w) * k.unsqueeze(2)).reshape(b, no, h, w)
+            else:
+                y = y * k
+        return y
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A small conv net: ``convs`` = ((out_channels, kernel, padding, pool), ...), then ``fcs`` hidden widths."""
+
+    in_channels: int
+    image_size: int
+    convs: tuple[tuple[int, int, int, bool], ...]
+    fcs: tuple[int, ...]
+    classes: int = 10
+
+
+ARCHITECTURES = {
+    # LeNet-5 as in jiecaoyu/XNOR-Net-PyTorch (MNIST): conv 20@5×5, pool, conv 50@5×5, pool, fc 500, fc 10.
+    "lenet5": Architecture(1, 28, ((20, 5, 0, True), (50, 5, 0, True)), (500,)),
+    # A small VGG-like net for CIFAR-10: the BNN paper's 2×128C3–MP2–2×256C3–MP2–2×512C3–MP2–2×1024FC, halved,
+    # with one hidden fc layer.
+    "vgg_small": Architecture(3, 32, ((64, 3, 1, False), (64, 3, 1, True), (128, 3, 1, False), (128, 3, 1, True),
+                                      (256, 3, 1, False), (256, 3, 1, True)), (512,)),
+}
+
+
+class BinaryNet(PopulationModel):
+    """A population of ``runs`` conv nets whose hidden layers follow ``method`` (see the module doc).
+
+    The first layer is conv → BatchNorm → ReLU (→ pool) in full precision, the last a full-precision
+    linear layer, unless ``binarize_first_last``: then they are binary blocks too (the image is
+    normalised, then binarised, and the logits come from a binary layer).
+    Input (B, C·H·W) / (B, C, H, W) shared, or per run (N, B, ...); output logits (N, B, classes).
+    """
+
+    def __init__(self, runs: int, arch: str | Architecture = "lenet5", method_name: str = "xnor",
+                 binarize_first_last: bool = False):
+        super().__init__()
+        self.arch = ARCHITECTURES[arch] if isinstance(arch, str) else arch
+        self.method_name, self.method = method_name, method(method_name)
+        self.runs, self.binarize_first_last = runs, binarize_first_last
+        a, m = self.arch, self.method
+        convs, c, size = [], a.in_channels, a.image_size
+        self.binarized: list[str] = []
+        for i, (out, k, pad, pool) in enumerate(a.convs):
+            layer = StackedConv2d(runs, c, out, k, padding=pad)
+            if i > 0 or binarize_first_last:
+                block = BinaryBlock(nn.BatchNorm2d(runs * c), Activation(m.activations, m.bits), layer, m.input_scale)
+                self.binarized.append(f"convs.{i}.layer")
+            else:
+                block = nn.Sequential(layer, nn.BatchNorm2d(runs * out, affine=False))
+            convs.append(block)
+            size = size - k + 1 + 2 * pad
+            if pool:
+                size //= 2
+            c = out
+        self.convs = nn.ModuleList(convs)
+        self.pools = [p for (_, _, _, p) in a.convs]
+        widths = [c * size * size, *a.fcs, a.classes]
+        fcs = []
+        for i, (fin, fout) in enumerate(zip(widths[:-1], widths[1:])):
+            layer = StackedLinear(runs, fin, fout)
+            last = i == len(widths) - 2
+            if not last or binarize_first_last:
+                fcs.append(BinaryBlock(RunBatchNorm(runs, fin), Activation(m.activations, m.bits), layer, m.input_scale))
+                self.binarized.append(f"fcs.{i}.layer")
+            else:
+                fcs.append(layer)
+        self.fcs = nn.ModuleList(fcs)
+        self.output_layer = f"fcs.{len(fcs) - 1}" + (".layer" if binarize_first_last else "")
+        if m.weights != "fp":  # one weight function per layer (each may hold its own state)
+            for name in self.binarized:
+                weightfn.attach(self.get_submodule(name), weight_function(m))
+
+    def forward(self, x: Tensor) -> Tensor:
+        a = self.arch
+        per_run = x.dim() in (3, 5)
+        shape = (a.in_channels, a.image_size, a.image_size)
+        if per_run:
+            x = x.reshape(x.shape[0], x.shape[1], *shape)
+        else:
+            x = x.reshape(x.shape[0], *shape).unsqueeze(0).expand(self.runs, -1, -1, -1, -1)
+        if x.shape[0] != self.runs:
+            raise ValueError(f"input has {x.shape[0]} runs, the model {self.runs}")
+        x = to_grouped(x)
+        for block, pool in zip(self.convs, self.pools):
+            x = F.relu(block(x))
+            if pool:
+                x = F.max_pool2d(x, 2)
+        x = from_grouped(x, self.runs)
+        for i, block in enumerate(self.fcs):
+            x = block(x)
+            if i < len(self.fcs) - 1:
+                x = F.relu(x)
+        return x
+
+    def binarized_layers(self) -> dict[str, nn.Module]:
+        """Name → layer for the layers whose weights (and inputs) the method quantises."""
+        return {name: self.get_submodule(name) for name in self.binarized}
+
+
+def build(arch: str, method_name: str, seeds: Sequence[int], binarize_first_last: bool = False) -> BinaryNet:
+    """``len(seeds)`` networks; run i's weights are Glorot-normal from seeds[i] (biases 0)."""
+    if len(seeds) < 1:
+        raise ValueError("a population needs at least one seed")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return BinaryNet(len(seeds), arch, method_name, binarize_first_last).reset_parameters(seeds)
+
+
+@torch.no_grad()
+def clip_and_center(model: BinaryNet) -> None:
+    """After-step hook: the real weights of the binarised layers, mean-centred over input channels
+    (``method.center``, XNOR reference code; skipped for a layer with one input channel, which the
+    reference code never binarises) and clipped to [−1, 1] (``method.clip``, BinaryConnect)."""
+    m = model.method
+    for layer in model.binarized_layers().values():
+        w = weightfn.stored(layer)
+        if m.center and w.shape[2] > 1:  # one input channel: its mean is the weight itself; skip
+            w.sub_(w.mean(dim=2, keepdim=True))
+        if m.clip:
+            w.clamp_(-1.0, 1.0)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: BinaryNet, x: Tensor, batch_size: int = 1000) -> BinaryNet:
+    """Re-estimate every BatchNorm's running statistics on ``x`` with the *deployed* weights.
+
+    Stochastic BinaryConnect gathers its statistics while sampling signs; the deterministic network
+    it deploys sees different layer outputs. Here the weight functions run in eval mode (the
+    deterministic sign) while BatchNorm layers average their statistics over all of ``x``
+    (cumulative average, ``momentum=None``). Leaves the model in eval mode.
+    """
+    model.eval()
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    for i in range(0, x.shape[0], batch_size):
+        model(x[i:i + batch_size])
+    for m, mom in zip(norms, saved):
+        m.momentum = mom
+        m.eval()
+    return model
+
+
+def needs_hook(model: BinaryNet) -> bool:
+    return bool(model.method.clip or model.method.center) and bool(model.binarized)
+
+
+# --- memory: the model as it would be stored -------------------------------------------------------
+
+def _run_slice(t: Tensor, run: int, runs: int) -> np.ndarray:
+    """Run ``run`` of a stacked (N, ...) tensor, or of a flat (N·C,) BatchNorm tensor."""
+    t = t.detach().cpu()
+    if t.dim() == 0:
+        return t.numpy()
+    if t.shape[0] == runs and t.dim() > 1:
+        return t[run].numpy()
+    return t.reshape(runs, -1)[run].numpy()
+
+
+def _effective(layer: nn.Module) -> Tensor:
+    was = [m.training for m in layer.modules()]
+    layer.eval()  # deterministic weights (stochastic BinaryConnect: its sign)
+    try:
+        return layer.weight.detach()
+    finally:
+        for m, t in zip(layer.modules(), was):
+            m.train(t)
+
+
+def packed_state(model: BinaryNet, run: int = 0) -> dict[str, np.ndarray]:
+    """Run ``run`` of the model as it would be deployed: binary layers as bits, the rest float32.
+
+    A 1-bit layer becomes ``<name>.bits`` (out, ⌈in·k·k/64⌉) uint64 plus, with a scale, ``<name>.alpha``
+    (out,) float32 (BWN/XNOR per filter; DoReFa 1-bit one per layer). A k-bit DoReFa layer becomes
+    ``<name>.planes`` (k, out, ⌈…/64⌉). Everything else (first/last layers, biases, BatchNorm affine
+    parameters and running statistics) stays float32. :func:`unpack_weights` inverts it exactly.
+    """
+    if not 0 <= run < model.runs:
+        raise ValueError(f"run must be in [0, {model.runs}), got {run}")
+    out: dict[str, np.ndarray] = {}
+    binarized = model.binarized_layers()
+    m = model.method
+    for name, layer in binarized.items():
+        w = _effective(layer)[run].float()
+        rows = w.reshape(w.shape[0], -1)
+        if m.weight_bits == 1:
+            out[f"{name}.bits"] = bitpack.pack_signs(rows)
+            scale = rows.abs().amax(1)  # every |w| of a row equals its α
+            if m.weights == "bwn":  # one α per output filter
+                out[f"{name}.alpha"] = scale.numpy().astype(np.float32)
+            elif m.weights == "dorefa":  # DoReFa 1-bit: one scale E|W| per layer
+                out[f"{name}.alpha"] = scale[:1].numpy().astype(np.float32)
+        elif m.weights == "dorefa":
+            levels = 2 ** m.bits - 1
+            codes = torch.round((rows + 1.0) / 2.0 * levels)
+            out[f"{name}.planes"] = bitpack.pack_codes(codes.numpy(), m.bits)
+        else:  # full-precision method: nothing to pack
+            out[f"{name}.weight"] = rows.numpy().astype(np.float32)
+    skip = {f"{n}.{p}" for n in binarized for p in ("weight", "parametrizations.weight.original")}
+    for key, t in model.state_dict().items():
+        if key in skip or key.endswith("num_batches_tracked"):
+            continue
+        out[key] = _run_slice(t, run, model.runs).astype(np.float32)
+    return out
+
+
+def unpack_weights(model: BinaryNet, packed: dict[str, np.ndarray]) -> dict[str, Tensor]:
+    """The effective weights of the binarised layers rebuilt from :func:`packed_state`, shaped (out, ...)."""
+    out = {}
+    m = model.method
+    for name, layer in model.binarized_layers().items():
+        shape = weightfn.stored(layer).shape[1:]
+        k = int(np.prod(shape[1:]))
+        if f"{name}.bits" in packed:
+            w = torch.from_numpy(bitpack.unpack_signs(packed[f"{name}.bits"], k))
+            if f"{name}.alpha" in packed:
+                w = torch.from_numpy(packed[f"{name}.alpha"])[:, None] * w
+        elif f"{name}.planes" in packed:
+            levels = 2 ** m.bits - 1
+            codes = torch.from_numpy(bitpack.unpack_codes(packed[f"{name}.planes"], k)).float()
+            w = 2.0 * (codes / levels) - 1.0
+        else:
+            w = torch.from_numpy(packed[f"{name}.weight"])
+        out[name] = w.reshape(shape)
+    return out
+
+
+def float_state(model: BinaryNet, run: int = 0) -> dict[str, np.ndarray]:
+    """Run ``run`` of the model with every tensor in float32 (the 32-bit baseline of the size table)."""
+    out = {}
+    for key, t in model.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        out[key.replace("parametrizations.weight.original", "weight")] = _run_slice(t, run, model.runs).astype(np.float32)
+    return out
+
+
+def model_size(model: BinaryNet, run: int = 0) -> dict:
+    """Serialized sizes (bytes, uncompressed .npz) of one run: float32 vs bit-packed, whole and binary layers.
+
+    ``layers``: rows and row length k of each binarised layer (a row takes ⌈k/64⌉·8·bits bytes packed).
+    ``binary_layers_float`` / ``binary_layers_packed``: only the binarised layers' weights (the
+    bit arrays; scales α counted separately in ``scales``). ``ratio_binary`` → 32/bits for large layers;
+    ``ratio_model`` is smaller, because the first/last layers, biases and BatchNorm stay float32.
+    """
+    packed, flt = packed_state(model, run), float_state(model, run)
+    names = list(model.binarized_layers())
+    bin_float = sum(flt[f"{n}.weight"].nbytes for n in names)
+    bin_packed = sum(packed[f"{n}.{s}"].nbytes for n in names for s in ("bits", "planes") if f"{n}.{s}" in packed)
+    scales = sum(packed[f"{n}.alpha"].nbytes for n in names if f"{n}.alpha" in packed)
+    n_binary = sum(flt[f"{n}.weight"].size for n in names)
+    n_total = sum(v.size for v in flt.values())
+    layers = {n: {"rows": int(flt[f"{n}.weight"].shape[0]), "k": int(flt[f"{n}.weight"][0].size)} for n in names}
+    res = {"layers": layers, "bytes_float": bitpack.serialized_bytes(flt), "bytes_packed": bitpack.serialized_bytes(packed),
+           "binary_layers_float": int(bin_float), "binary_layers_packed": int(bin_packed), "scales": int(scales),
+           "binary_weights": int(n_binary), "all_values": int(n_total), "weight_bits": model.method.weight_bits}
+    res["ratio_model"] = res["bytes_float"] / res["bytes_packed"]
+    res["ratio_binary"] = bin_float / bin_packed if bin_packed and model.method.weight_bits < 32 else 1.0
+    return res
+
+
+# --- inference with the bit kernel ---------------------------------------------------------------------
+
+@torch.no_grad()
+def xnor_linear(block: BinaryBlock, x: Tensor, run: int = 0) -> Tensor:
+    """A binary linear block of run ``run`` computed with the XNOR + popcount kernel.
+
+    ``x``: (B, F) real input of the block. BatchNorm (eval statistics), sign, then the packed
+    product sign(x)·sign(W)ᵀ as integers, times α (and β), plus the bias. (B, out) float32.
+    """
+    layer = block.layer
+    if not isinstance(layer, StackedLinear) or block.act.kind != "sign":
+        raise ValueError("xnor_linear needs a binary block with a StackedLinear layer and sign activations")
+    norm = block.norm.bn
+    f = layer.in_features
+    sl = slice(run * f, (run + 1) * f)
+    xn = F.batch_norm(x, norm.running_mean[sl], norm.running_var[sl],
+                      None if norm.weight is None else norm.weight[sl],
+                      None if norm.bias is None else norm.bias[sl], False, 0.0, norm.eps)
+    w = _effective(layer)[run]
+    alpha = w.abs().amax(1)  # ±α per row: max|w| = α
+    ints = bitpack.xnor_matmul(bitpack.pack_signs(xn), bitpack.pack_signs(w), f)
+    y = torch.from_numpy(ints).float() * alpha
+    if block.input_scale:
+        y = y * xn.abs().mean(-1, keepdim=True)
+    return y + layer.bias[run] if layer.bias is not None else y
+
+
+@torch.no_grad()
+def xnor_conv2d(block: BinaryBlock, x: Tensor, run: int = 0) -> Tensor:
+    """A binary conv block of run ``run`` with the XNOR + popcount kernel (im2col, no padding).
+
+    ``x``: (B, C, H, W) real input of the block → (B, out, H', W') float32. Padding is refused: a
+    zero-padded border is neither +1 nor −1, so it has no bit (the float simulations treat it as 0).
+    """
+    layer = block.layer
+    if not isinstance(layer, StackedConv2d) or block.act.kind != "sign":
+        raise ValueError("xnor_conv2d needs a binary block with a StackedConv2d layer and sign activations")
+    if layer.padding not in (0, "valid"):
+        raise ValueError("xnor_conv2d handles unpadded convolutions only (a zero border has no ±1 bit)")
+    norm, c, k = block.norm, layer.in_channels, layer.kernel_size
+    sl = slice(run * c, (run + 1) * c)
+    xn = F.batch_norm(x, norm.running_mean[sl], norm.running_var[sl],
+                      None if norm.weight is None else norm.weight[sl],
+                      None if norm.bias is None else norm.bias[sl], False, 0.0, norm.eps)
+    b, _, h, w = x.shape
+    ho, wo = h - k + 1, w - k + 1
+    cols = F.unfold(xn, k).transpose(1, 2).reshape(b * ho * wo, c * k * k)  # (B·L, C·k·k)
+    wt = _effective(layer)[run].reshape(layer.out_channels, -1)
+    ints = bitpack.xnor_matmul(bitpack.pack_signs(cols), bitpack.pack_signs(wt), c * k * k)
+    y = torch.from_numpy(ints).float() * wt.abs().amax(1)
+    y = y.reshape(b, ho, wo, -1).permute(0, 3, 1, 2)
+    if block.input_scale:
+        a = xn.abs().mean(1, keepdim=True)
+        y = y * F.avg_pool2d(a, k, stride=1)
+    return y + layer.bias[run][:, None, None] if layer.bias is not None else y
+
+
+@torch.no_grad()
+def predict_packed(model: BinaryNet, x: Tensor, run: int = 0, batch_size: int = 500) -> Tensor:
+    """Logits (B, classes) of run ``run`` with every binary block computed by the bit kernel.
+
+    Full-precision layers run in torch as usual; the binarised convs and linear layers go through
+    :func:`xnor_conv2d` / :func:`xnor_linear`. Needs sign activations (BNN / XNOR methods).
+    ``x`` is processed ``batch_size`` examples at a time (im2col makes large intermediates).
+    """
+    if model.training:
+        raise ValueError("predict_packed needs a model in eval mode (BatchNorm running statistics)")
+    if x.shape[0] > batch_size:
+        return torch.cat([predict_packed(model, x[i:i + batch_size], run, batch_size)
+                          for i in range(0, x.shape[0], batch_size)])
+    a = model.arch
+    h = x.reshape(x.shape[0], a.in_channels, a.image_size, a.image_size)
+    for i, (block, pool) in enumerate(zip(model.convs, model.pools)):
+        if isinstance(block, BinaryBlock):
+            h = xnor_conv2d(block, h, run)
+        else:  # full-precision first layer: conv → BatchNorm of this run's channels
+            conv, bn = block[0], block[1]
+            w = _effective(conv)[run]
+            h = F.conv2d(h, w, conv.bias[run] if conv.bias is not None else None, padding=conv.padding)
+            sl = slice(run * conv.out_channels, (run + 1) * conv.out_channels)
+            h = F.batch_norm(h, bn.running_mean[sl], bn.running_var[sl], None, None, False, 0.0, bn.eps)
+        h = F.relu(h)
+        if pool:
+            h = F.max_pool2d(h, 2)
+    h = h.reshape(h.shape[0], -1)
+    for i, block in enumerate(model.fcs):
+        if isinstance(block, BinaryBlock):
+            h = xnor_linear(block, h, run)
+        else:
+            h = F.linear(h, _effective(block)[run], block.bias[run] if block.bias is not None else None)
+        if i < len(model.fcs) - 1:
+            h = F.relu(h)
+    return h
+
+
+# --- experiments ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BinaryConfig:
+    """One method trained on one dataset for several seeds at once (a population).
+
+    ``max_train``: use only the first examples of the training split (0 = all). ``curve_size``: the
+    validation and test curves recorded during training use only this many examples.
+    ``test_size``: the final test accuracy uses the first ``test_size`` test examples (0 = all).
+    """
+
+    method: str = "xnor"
+    arch: str = "lenet5"
+    dataset: str = "mnist"
+    binarize_first_last: bool = False
+    seeds: tuple[int, ...] = (0, 1, 2)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(iterations=2000, batch_size=100, eval_every=250))
+    max_train: int = 0
+    curve_size: int = 500
+    test_size: int = 0
+
+    def __post_init__(self):
+        method(self.method)
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if not self.seeds:
+            raise ValueError("need at least one seed")
+        if self.max_train < 0 or self.test_size < 0 or self.curve_size < 1:
+            raise ValueError("max_train and test_size must be ≥ 0 and curve_size ≥ 1")
+
+
+def train_binary(config: BinaryConfig, data, *, progress: bool | str = False) -> tuple[BinaryNet, dict]:
+    """Train ``config`` on ``data`` (a :class:`~lotterylib.data.Dataset`); return the model and its result.
+
+    Stochastic BinaryConnect is evaluated as the binary network it deploys (deterministic sign), with
+    its BatchNorm statistics re-estimated for it (:func:`recalibrate_batchnorm`, 5,000 training images).
+    The result is JSON-able: ``test_acc`` (runs,) on the test split (``test_size``) after training,
+    ``history`` (curves on ``curve_size`` examples), ``size`` (:func:`model_size` of run 0),
+    ``seconds``.
+    """
+    from .data import Dataset, Split
+    from .seeds import derive
+    from .train import evaluate, train
+
+    n = config.max_train or len(data.train)
+    c = config.curve_size
+    small = Dataset(data.name, Split(data.train.x[:n], data.train.y[:n]), Split(data.val.x[:c], data.val.y[:c]),
+                    Split(data.test.x[:c], data.test.y[:c]), data.num_classes, data.input_shape, data.note)
+    init = [derive(s, "binary-init") for s in config.seeds]
+    torch.manual_seed(derive(config.seeds[0], "binary-noise", config.method))
+    model = build(config.arch, config.method, init, config.binarize_first_last)
+    t0 = time.perf_counter()
+    hist = train(model, small, config.train, [derive(s, "binary-data") for s in config.seeds], progress=progress,
+                 after_step=clip_and_center if needs_hook(model) else None)
+    if config.method == "bc_stoch":  # statistics of the deterministic network it deploys
+        recalibrate_batchnorm(model, small.train.x[:5000])
+    seconds = time.perf_counter() - t0
+    t = config.test_size or len(data.test)
+    _, test_acc = evaluate(model, Split(data.test.x[:t], data.test.y[:t]), batch_size=250)
+    return model, {"test_acc": test_acc.tolist(), "history": hist.to_json(), "size": model_size(model, 0),
+                   "seconds": seconds}
+
+
+def run_binary(config: BinaryConfig, data, *, cache=None, progress: bool | str = False) -> dict:
+    """:func:`train_binary`'s result, memoized in ``cache`` (a ResultCache) when one is given.
+
+    The cache entry also holds the trained weights (``state.pt``); :func:`load_model` rebuilds the model.
+    """
+    if cache is None:
+        return train_binary(config, data, progress=progress)[1]
+    entry = cache.get(config, "binary")
+    if entry is not None:
+        return entry.json()
+    model, result = train_binary(config, data, progress=progress)
+
+    def write(w):
+        w.json(result)
+        w.tensors(model.state_dict())
+
+    cache.put(config, write, "binary")
+    return result
+
+
+def load_model(config: BinaryConfig, cache) -> BinaryNet | None:
+    """The trained population of ``config`` from ``cache`` (eval mode), or None if it was never run."""
+    entry = cache.get(config, "binary")
+    if entry is None or not (entry.path / "state.pt").exists():
+        return None
+    model = BinaryNet(len(config.seeds), config.arch, config.method, config.binarize_first_last)
+    model.load_state_dict(entry.tensors())
+    return model.eval()

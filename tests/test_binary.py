@@ -1,0 +1,354 @@
+"""Binary networks: straight-through estimators, scaling factors, bit packing, the XNOR kernel, sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lotterylib import binary, bitpack, weightfn
+from lotterylib.train import TrainConfig
+
+# --- straight-through estimators ---------------------------------------------------------------
+
+def test_binarize_activations_forward_and_cancelled_gradient():
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], requires_grad=True)
+    y = binary.binarize_activations(x)
+    assert y.tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0]  # sign(0) = +1
+    (y * torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])).sum().backward()
+    assert x.grad.tolist() == [0.0, 2.0, 3.0, 4.0, 0.0]  # passed where |x| < 1, cancelled beyond
+
+
+def test_sign_scale_gradient_is_the_exact_derivative_of_alpha_sign():
+    # BWN: W̃ = α·B, α = mean|W| per output row. With the straight-through sign the gradient is
+    # g·α·1{|W|<1} + sign(W)/n · Σ_j g_j·B_j  (the corrected formula of jiecaoyu/XNOR-Net-PyTorch notes).
+    torch.manual_seed(0)
+    w = (torch.randn(1, 3, 8) * 0.8).requires_grad_()
+    g = torch.randn(1, 3, 8)
+    out = weightfn.SignScale(scale=True)(w)
+    (out * g).sum().backward()
+    b = torch.where(w.detach() >= 0, 1.0, -1.0)
+    alpha = w.detach().abs().mean(-1, keepdim=True)
+    expected = g * alpha * (w.detach().abs() < 1) + b / 8 * (g * b).sum(-1, keepdim=True)
+    assert torch.allclose(w.grad, expected, atol=1e-6)
+    assert torch.equal(out.detach(), alpha * b)
+
+
+def test_alpha_mean_abs_is_the_optimal_scale():
+    torch.manual_seed(1)
+    w = torch.randn(4, 27)
+    b = torch.where(w >= 0, 1.0, -1.0)
+    alpha = w.abs().mean(1, keepdim=True)
+    err = lambda a, bb=b: ((w - a * bb) ** 2).sum(1)  # noqa: E731
+    for eps in (1e-3, 1e-2, 0.1):
+        assert (err(alpha) < err(alpha + eps)).all() and (err(alpha) < err(alpha - eps)).all()
+    # least squares: α* = ⟨W, B⟩ / n = mean|W|
+    assert torch.allclose(alpha, (w * b).sum(1, keepdim=True) / 27)
+    # and B = sign(W) beats every single sign flip at its own optimal α
+    for i in range(27):
+        flipped = b.clone()
+        flipped[:, i] *= -1
+        a = (w * flipped).sum(1, keepdim=True) / 27
+        assert (err(alpha) <= err(a, flipped) + 1e-6).all()
+
+
+def test_stochastic_sign_probabilities_eval_and_gradient():
+    w = torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0]).repeat(4000, 1).requires_grad_()
+    fn = weightfn.StochasticSign(generator=torch.Generator().manual_seed(0))
+    out = fn(w)
+    assert set(out.unique().tolist()) <= {-1.0, 1.0}
+    p_plus = (out.detach() > 0).double().mean(0)
+    assert torch.allclose(p_plus, torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.double), atol=0.03)
+    out.sum().backward()
+    assert w.grad[0].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    fn.eval()
+    assert fn(w.detach())[0].tolist() == [-1.0, -1.0, 1.0, 1.0, 1.0]
+    assert torch.equal(weightfn.StochasticSign(eval_real=True).eval()(w.detach()), w.detach())
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_dorefa_weights_levels_and_gradient(bits):
+    torch.manual_seed(bits)
+    w = torch.randn(2, 6, 40).requires_grad_()
+    q = weightfn.DoReFaWeight(bits)(w)
+    for run in range(2):
+        levels = q[run].detach().unique()
+        assert len(levels) <= 2 ** bits
+        if bits == 1:
+            assert torch.allclose(levels.abs(), w[run].detach().abs().mean().expand_as(levels))
+        else:
+            assert levels.min() >= -1 and levels.max() <= 1
+            codes = (levels + 1) / 2 * (2 ** bits - 1)
+            assert torch.allclose(codes, codes.round(), atol=1e-4)
+    q.sum().backward()
+    assert torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0
+
+
+def test_quantize_activations_and_bad_bits():
+    x = torch.tensor([-1.0, 0.1, 0.4, 0.6, 2.0], requires_grad=True)
+    y = binary.quantize_activations(x, 1)
+    assert y.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+    assert torch.allclose(binary.quantize_activations(torch.tensor([0.5]), 2), torch.tensor([2 / 3]))
+    with pytest.raises(ValueError, match="bit width"):
+        binary.quantize_activations(x, 0)
+    with pytest.raises(ValueError, match="bit width"):
+        weightfn.DoReFaWeight(2.5)
+    with pytest.raises(ValueError, match="unknown method"):
+        binary.method("ternary")
+    with pytest.raises(ValueError, match="activation kind"):
+        binary.Activation("relu6")
+
+
+# --- bit packing and the kernel -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [1, 7, 63, 64, 65, 130, 1000])
+def test_pack_round_trip(k):
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((3, 5, k)).astype(np.float32)
+    x[0, 0, 0] = 0.0
+    packed = bitpack.pack_signs(x)
+    assert packed.dtype == np.uint64 and packed.shape == (3, 5, bitpack.words(k))
+    signs = np.where(x >= 0, 1.0, -1.0)
+    assert np.array_equal(bitpack.unpack_signs(packed, k), signs)
+    assert np.array_equal(bitpack.pack_signs(torch.from_numpy(x)), packed)
+    # padding bits are zero
+    pad = bitpack.words(k) * 64 - k
+    if pad:
+        top = np.uint64(((1 << pad) - 1) << (64 - pad))
+        assert not np.any(packed[..., -1] & top)
+
+
+def test_pack_codes_round_trip_and_errors():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 16, size=(4, 70))
+    planes = bitpack.pack_codes(codes, 4)
+    assert planes.shape == (4, 4, 2)
+    assert np.array_equal(bitpack.unpack_codes(planes, 70), codes)
+    with pytest.raises(ValueError, match="codes must be integers"):
+        bitpack.pack_codes(np.array([[0, 16]]), 4)
+    with pytest.raises(ValueError, match="NaN"):
+        bitpack.pack_signs(np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="words per row"):
+        bitpack.unpack_signs(np.zeros((2, 1), np.uint64), 65)
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (5, 63, 3), (7, 65, 9), (13, 127, 6), (8, 128, 8), (33, 1000, 17)])
+@pytest.mark.parametrize("kernel", ["blocked", "naive"])
+def test_popcount_product_equals_pm1_product_exactly(m, k, n, kernel):
+    rng = np.random.default_rng(m * 1000 + k)
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((n, k))
+    ref = (np.where(a >= 0, 1.0, -1.0) @ np.where(b >= 0, 1.0, -1.0).T).astype(np.int64)
+    pa, pb = bitpack.pack_signs(a), bitpack.pack_signs(b)
+    got = bitpack.xnor_matmul(pa, pb, k, kernel=kernel)
+    assert got.dtype == np.int64 and np.array_equal(got, ref)
+    assert np.array_equal(bitpack.xnor_matmul_numpy(pa, pb, k), ref)
+
+
+def test_xnor_matmul_rejects_bad_operands():
+    a = np.zeros((2, 2), np.uint64)
+    with pytest.raises(ValueError, match="uint64"):
+        bitpack.xnor_matmul(a.astype(np.int64), a, 128)
+    with pytest.raises(ValueError, match="words per row"):
+        bitpack.xnor_matmul(a, a, 200)
+    with pytest.raises(ValueError, match="kernel"):
+        bitpack.xnor_matmul(a, a, 128, kernel="gpu")
+
+
+def test_speedup_formula():
+    assert bitpack.speedup_formula(256, 9) == pytest.approx(62.27, abs=0.005)
+    assert bitpack.speedup_formula(1, 64) == pytest.approx(32.0)
+    with pytest.raises(ValueError):
+        bitpack.speedup_formula(0, 9)
+
+
+def test_benchmark_small_is_exact():
+    res = bitpack.benchmark(16, 100, 8, repeats=1, naive=True)
+    assert res["exact"] is True and res["ratio"] > 0 and res["formula"] == pytest.approx(64 * 100 / 164)
+
+
+# --- models, sizes, packed inference -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["fp", "bc_stoch", "bwn", "bnn", "xnor", "xnor_k", "dorefa2"])
+def test_lenet5_population_shapes(name):
+    model = binary.build("lenet5", name, [0, 1])
+    assert model(torch.rand(5, 784)).shape == (2, 5, 10)
+    assert model(torch.rand(2, 5, 784)).shape == (2, 5, 10)
+    assert model.binarized == ["convs.1.layer", "fcs.0.layer"]
+    all_bin = binary.build("lenet5", name, [0], binarize_first_last=True)
+    assert len(all_bin.binarized) == 4 and all_bin(torch.rand(3, 784)).shape == (1, 3, 10)
+
+
+def test_vgg_small_runs_on_cifar_shapes():
+    model = binary.build("vgg_small", "xnor", [0])
+    assert model(torch.rand(2, 3, 32, 32)).shape == (1, 2, 10)
+
+
+def test_input_scale_k_matches_definition():
+    torch.manual_seed(0)
+    model = binary.build("lenet5", "xnor_k", [0, 1])
+    block = model.convs[1]
+    x = torch.randn(3, 2 * 20, 12, 12)
+    k = block.input_scale_k(x)
+    a = x.abs().reshape(3, 2, 20, 12, 12).mean(2)  # A = Σ_c |I_c| / c, per run
+    expected = torch.stack([torch.stack([a[b, r].unfold(0, 5, 1).unfold(1, 5, 1).mean((-1, -2))
+                                         for r in range(2)]) for b in range(3)])
+    assert k.shape == (3, 2, 8, 8) and torch.allclose(k, expected, atol=1e-6)
+    xl = torch.randn(2, 4, 800)
+    assert torch.allclose(model.fcs[0].input_scale_k(xl), xl.abs().mean(-1, keepdim=True))
+
+
+@pytest.mark.parametrize("name", ["bc", "bc_stoch", "bwn", "bnn", "xnor", "dorefa1", "dorefa2", "dorefa8", "fp"])
+def test_packed_state_round_trips_exactly(name):
+    model = binary.build("lenet5", name, [3, 4])
+    with torch.no_grad():  # move off the initialisation so scales differ per filter
+        for layer in model.binarized_layers().values():
+            weightfn.stored(layer).mul_(torch.rand_like(weightfn.stored(layer)) * 2)
+    model.eval()
+    packed = binary.packed_state(model, run=1)
+    rebuilt = binary.unpack_weights(model, packed)
+    for lname, layer in model.binarized_layers().items():
+        assert torch.equal(rebuilt[lname], layer.weight.detach()[1]), lname
+
+
+def test_model_size_accounting():
+    model = binary.build("lenet5", "xnor", [0])
+    size = binary.model_size(model)
+    # conv2: 50 rows of 20·5·5 = 500 weights → 8 words; fc1: 500 rows of 800 → 13 words
+    assert size["layers"] == {"convs.1.layer": {"rows": 50, "k": 500}, "fcs.0.layer": {"rows": 500, "k": 800}}
+    assert size["binary_layers_float"] == 4 * (50 * 500 + 500 * 800)
+    assert size["binary_layers_packed"] == 8 * (50 * 8 + 500 * 13)
+    assert size["scales"] == 4 * (50 + 500)
+    assert 30 < size["ratio_binary"] < 32
+    assert 1 < size["ratio_model"] < size["ratio_binary"]
+    # a layer whose rows are a multiple of 64 bits is exactly 32× smaller
+    arrays = {"w": bitpack.pack_signs(np.ones((10, 640)))}
+    assert np.ones((10, 640), np.float32).nbytes / arrays["w"].nbytes == 32
+    fp = binary.model_size(binary.build("lenet5", "fp", [0]))
+    assert fp["ratio_binary"] == 1.0 and fp["ratio_model"] == pytest.approx(1.0, abs=0.01)
+    d4 = binary.model_size(binary.build("lenet5", "dorefa4", [0]))
+    assert d4["binary_layers_packed"] == 4 * size["binary_layers_packed"]
+
+
+@pytest.mark.parametrize("name", ["bnn", "xnor", "xnor_k"])
+def test_xnor_linear_matches_the_float_simulation(name):
+    torch.manual_seed(0)
+    model = binary.build("lenet5", name, [0, 1])
+    model.train()
+    block = model.fcs[0]
+    block(torch.randn(2, 64, 800))  # gives BatchNorm running statistics
+    model.eval()
+    x = torch.randn(2, 16, 800)
+    ref = block(x)
+    for run in range(2):
+        got = binary.xnor_linear(block, x[run], run)
+        assert torch.allclose(got, ref[run], atol=1e-4, rtol=1e-5)
+    with pytest.raises(ValueError, match="binary block"):
+        binary.xnor_linear(binary.build("lenet5", "bwn", [0]).fcs[0], x[0], 0)
+
+
+def test_training_hook_clips_and_centres(mnist_tiny):
+    cfg = binary.BinaryConfig(method="xnor", seeds=(0,), train=TrainConfig(iterations=3, batch_size=16, lr=0.5,
+                                                                        eval_every=3), curve_size=50)
+    model, res = binary.train_binary(cfg, mnist_tiny)
+    for layer in model.binarized_layers().values():
+        w = weightfn.stored(layer).detach()
+        assert w.abs().max() <= 1.0
+    assert len(res["test_acc"]) == 1 and res["size"]["weight_bits"] == 1
+
+
+@pytest.fixture
+def mnist_tiny():
+    from lotterylib.data import Dataset, Split
+    g = torch.Generator().manual_seed(0)
+    split = lambda n: Split(torch.rand(n, 784, generator=g), torch.randint(0, 10, (n,), generator=g))  # noqa: E731
+    return Dataset("mnist", split(128), split(50), split(60), 10, (784,))
+
+
+@pytest.mark.parametrize("name,first_last", [("bnn", False), ("xnor", False), ("xnor_k", True)])
+def test_predict_packed_equals_the_float_model(name, first_last):
+    torch.manual_seed(0)
+    model = binary.build("lenet5", name, [0, 1], binarize_first_last=first_last)
+    for _ in range(2):
+        model(torch.rand(32, 784))  # BatchNorm statistics
+    model.eval()
+    x = torch.rand(20, 784)
+    ref = model(x)
+    for run in range(2):
+        got = binary.predict_packed(model, x, run)
+        assert torch.allclose(got, ref[run], atol=1e-5)
+        if name == "bnn":  # no scales: integers all the way to the (full-precision) last layer
+            assert torch.equal(got.argmax(1), ref[run].argmax(1))
+    with pytest.raises(ValueError, match="eval mode"):
+        binary.predict_packed(model.train(), x)
+
+
+def test_cifar_code_path_trains_and_counts():
+    from lotterylib.data import Dataset, Split
+    g = torch.Generator().manual_seed(0)
+    split = lambda n: Split(torch.rand(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g))  # noqa: E731
+    data = Dataset("cifar10", split(64), split(20), split(20), 10, (3, 32, 32))
+    cfg = binary.BinaryConfig(method="xnor", arch="vgg_small", dataset="cifar10", seeds=(0,),
+                              train=TrainConfig(iterations=2, batch_size=8, eval_every=2), curve_size=10)
+    model, res = binary.train_binary(cfg, data)
+    assert len(res["test_acc"]) == 1 and len(model.binarized) == 6
+    assert 25 < res["size"]["ratio_binary"] <= 32
+
+
+def test_full_profile_configs_cover_the_paper_set():
+    from lotterylib.claims import xnor as xn
+    full, quick = xn.configs("full", 0), xn.configs("quick", 1)
+    assert {"fp", "bc", "bc_stoch", "bwn", "bnn", "xnor", "xnor_k", "xnor_all_binary"} <= set(full)
+    assert {f"cifar_{m}" for m in xn.CORE} <= set(full)
+    assert all(len(c.seeds) == 3 for c in full.values())
+    assert quick["xnor"].seeds == (10, 11, 12) and quick["xnor_all_binary"].binarize_first_last
+
+
+# --- the XN claim checks decide on numbers, and can fail ------------------------------------------------
+
+def _xn_summary(**acc_override):
+    import copy
+    acc = {"fp": [0.976, 0.979, 0.975], "bwn": [0.977, 0.975, 0.978], "xnor": [0.966, 0.962, 0.968],
+           "bnn": [0.951, 0.948, 0.953], "xnor_all_binary": [0.955, 0.950, 0.952]}
+    acc.update(acc_override)
+    size = binary.model_size(binary.build("lenet5", "xnor", [0]))
+    bench = {"exact": True, "ratio": 31.0, "ratio_with_packing": 28.0, "ratio_naive": 20.0, "torch_gflops": 100.0}
+    return copy.deepcopy({"acc": acc, "size": {"xnor": size},
+                          "kernel": {"exact": [{"shape": [7, 65, 9], "exact": True}], "bench": bench}})
+
+
+def _verdicts(summary, profile="quick"):
+    from lotterylib import claims
+    return {c.id: v for c, v in claims.check("XN", summary, profile)}
+
+
+def test_xn_checks_hold_on_a_paper_like_summary():
+    v = _verdicts(_xn_summary())
+    assert all(v[k].holds for k in ("XN-1", "XN-5", "XN-6", "XN-8", "XN-9"))
+    assert all(v[k].holds is None for k in ("XN-2", "XN-3", "XN-4", "XN-7"))  # not decidable in quick
+    full = _verdicts({**_xn_summary(), "acc": {**_xn_summary()["acc"], "xnor": [0.992, 0.991, 0.993]}}, "full")
+    assert full["XN-4"].holds and full["XN-2"].holds is None
+
+
+@pytest.mark.parametrize("override,failing", [
+    ({"xnor": [0.977, 0.975, 0.978]}, "XN-1"),      # binary activations cost nothing: ordering not shown
+    ({"bnn": [0.966, 0.962, 0.968]}, "XN-1"),       # no scaling costs nothing
+    ({"bwn": [0.955, 0.960, 0.958]}, "XN-1"),       # binary weights cost > 1 pp
+])
+def test_xn1_can_fail(override, failing):
+    assert _verdicts(_xn_summary(**override))[failing].holds is False
+
+
+def test_xn_kernel_memory_and_first_last_checks_can_fail():
+    s = _xn_summary()
+    s["kernel"]["exact"].append({"shape": [3, 100, 3], "exact": False})
+    s["kernel"]["bench"]["ratio"] = 12.0
+    v = _verdicts(s)
+    assert v["XN-8"].holds is False and v["XN-9"].holds is False
+    s = _xn_summary()
+    s["size"]["xnor"]["binary_layers_packed"] *= 2  # not the bit-packed size
+    assert _verdicts(s)["XN-5"].holds is False
+    s = _xn_summary(xnor_all_binary=[0.966, 0.962, 0.968])
+    assert _verdicts(s, "full")["XN-7"].holds is False
+    assert _verdicts(_xn_summary(), "full")["XN-7"].holds
