@@ -31,7 +31,7 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP)
 	OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$${LOTTERYLIB_CACHE:-$$(mktemp -d)} BOOK_PROFILE=quick \
 	  $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 --nbval-lax --nbval-current-env \
-	  -p no:cacheprovider tests $(NOTEBOOKS)
+	  -p no:cacheprovider --durations=12 tests $(NOTEBOOKS)
 
 unit: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -q tests
