@@ -224,26 +224,29 @@ def check_dlt3(summary: Mapping[str, Any], profile: str) -> Verdict:
     return Verdict(bool(ok), "; ".join(parts), value, note)
 
 
-def check_dlt4(summary: Mapping[str, Any], profile: str) -> Verdict:
-    best = _best_init(summary["init"], "init", "large_final_same_sign")
-    holds: bool | None = best >= 0.70
-    text = f"MNIST FC max over Pm {100 * best:.1f}%"
-    c_holds, c_text = _cifar_part(summary, lambda c: (
-        _best_init(c["conv6"]["init"], "init", "large_final_same_sign") >= 0.20,
-        f"CIFAR Conv-6 {100 * _best_init(c['conv6']['init'], 'init', 'large_final_same_sign'):.1f}%"))
+def _check_supermask_at_init(summary: Mapping[str, Any], weights: str, mnist_min: float, cifar_min: float,
+                             note: str) -> Verdict:
+    """Best untrained accuracy over Pm under the large_final_same_sign mask, MNIST FC (and CIFAR Conv-6)."""
+    best = _best_init(summary["init"], weights, "large_final_same_sign")
+    holds: bool | None = best >= mnist_min
+
+    def cifar(c):
+        acc = _best_init(c["conv6"]["init"], weights, "large_final_same_sign")
+        return acc >= cifar_min, f"CIFAR Conv-6 {100 * acc:.1f}%"
+
+    c_holds, c_text = _cifar_part(summary, cifar)
     holds = holds if c_holds is None else (holds and c_holds)
-    return Verdict(holds, f"{text}; {c_text}", best, "untrained θ₀ under the large_final_same_sign mask, no training")
+    return Verdict(holds, f"MNIST FC max over Pm {100 * best:.1f}%; {c_text}", best, note)
+
+
+def check_dlt4(summary: Mapping[str, Any], profile: str) -> Verdict:
+    return _check_supermask_at_init(summary, "init", 0.70, 0.20,
+                                    "untrained θ₀ under the large_final_same_sign mask, no training")
 
 
 def check_dlt5(summary: Mapping[str, Any], profile: str) -> Verdict:
-    best = _best_init(summary["init"], "signed_constant", "large_final_same_sign")
-    holds: bool | None = best >= 0.80
-    text = f"MNIST FC max over Pm {100 * best:.1f}%"
-    c_holds, c_text = _cifar_part(summary, lambda c: (
-        _best_init(c["conv6"]["init"], "signed_constant", "large_final_same_sign") >= 0.35,
-        f"CIFAR Conv-6 {100 * _best_init(c['conv6']['init'], 'signed_constant', 'large_final_same_sign'):.1f}%"))
-    holds = holds if c_holds is None else (holds and c_holds)
-    return Verdict(holds, f"{text}; {c_text}", best, "σ_layer·sign(θ₀) under the large_final_same_sign mask")
+    return _check_supermask_at_init(summary, "signed_constant", 0.80, 0.35,
+                                    "σ_layer·sign(θ₀) under the large_final_same_sign mask")
 
 
 def check_dlt6(summary: Mapping[str, Any], profile: str) -> Verdict:
