@@ -50,12 +50,13 @@ $(VENDOR)/.done:
 	touch $@
 vendor: $(VENDOR)/.done
 
-# Chapters run once, two at a time, with papermill (failing on any cell error); the book is then
-# built from the executed copies without executing again.
+# Chapters run once, two at a time, with papermill (failing on any cell error); the claims page is
+# made from the same cached runs; the book is then built from the executed copies without executing again.
 book: $(STAMP) $(VENDOR)/.done
 	rm -rf book/notebooks && mkdir -p book/notebooks
 	printf '%s\n' $(NOTEBOOKS) | OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick \
 	  xargs -P 2 -I{} sh -c 'echo "executing {}"; $(PY) -m papermill --log-level ERROR --cwd notebooks "{}" "book/{}" || exit 255'
+	LOTTERYLIB_CACHE=$(BOOK_CACHE) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
 	$(VENV)/bin/jupyter-book build book -W -n --keep-going
 	@echo "Book: book/_build/html/index.html"
 
@@ -66,4 +67,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf book/_build book/notebooks
+	rm -rf book/_build book/notebooks book/scoreboard.md

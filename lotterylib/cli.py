@@ -1,4 +1,5 @@
-"""Command line: ``python -m lotterylib claims --profile quick|full [--seed N] [--only PREFIX] [--json PATH]``.
+"""Command line: ``python -m lotterylib claims --profile quick|full [--seed N] [--only PREFIX] [--json PATH]``,
+and ``python -m lotterylib scoreboard --out PAGE.md`` (the book's claims page).
 
 Exit status: 0 when every decided claim holds, 1 when any does not, 2 (with a one-line message and no
 traceback) for bad arguments and for missing or corrupt data.
@@ -38,10 +39,20 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--cache", default=None, help="result cache folder (default: $LOTTERYLIB_CACHE)")
     c.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     c.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    b = sub.add_parser("scoreboard", help="write the book's claims page (runs or loads every claim; never fails on a claim)")
+    b.add_argument("--profile", default="quick", help="quick or full")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", required=True, help="path of the MyST page to write")
+    b.add_argument("--data-root", default=None)
+    b.add_argument("--cache", default=None)
+    b.add_argument("--device", default="cpu")
+    b.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
     if args.profile not in claims.PROFILES:
         return _fail(f"unknown profile {args.profile!r}; choose one of {', '.join(claims.PROFILES)}")
+    if args.command == "scoreboard":
+        return _scoreboard(args)
     try:
         claims.select(args.only)
     except KeyError as err:
@@ -71,6 +82,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{held} of {len(decided)} decided claims hold ({len(records) - len(decided)} not decidable "
           f"in the {args.profile} profile)")
     return 0 if held == len(decided) else 1
+
+
+def _scoreboard(args) -> int:
+    from .cache import ResultCache
+    from .train import configure_threads
+    configure_threads()
+    context = claims.Context(cache=ResultCache(args.cache) if args.cache else None, data_root=args.data_root,
+                             device=args.device, progress=not args.no_progress)
+    try:
+        records = claims.run(None, args.profile, args.seed, context)
+    except DataError as err:
+        return _fail(str(err))
+    try:
+        Path(args.out).write_text(claims.scoreboard(records))
+    except OSError as err:
+        return _fail(f"cannot write {args.out}: {err.strerror or err}")
+    print(f"wrote {args.out}: {sum(r['holds'] is True for r in records)} of "
+          f"{sum(r['holds'] is not None for r in records)} decided claims hold")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

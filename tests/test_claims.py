@@ -69,3 +69,13 @@ def test_full_profile_lt1_uses_early_stop_iterations():
     assert lt.check_lt1(s, "full").holds
     s["rows"][-2]["early_stop_iteration"] = 950  # 21.1% slower than 51.3%: ordering broken
     assert lt.check_lt1(s, "full").holds is False
+
+
+def test_scoreboard_lists_every_claim_with_its_status():
+    records = [claims.record(c, v, "quick", 0) for c, v in claims.check("LT", _summary(), "quick")]
+    page = claims.scoreboard(records)
+    assert page.startswith("# Claims scoreboard")
+    assert "**4 of 4** decided claims hold" in page
+    for r in records:
+        assert f"| {r['id']} |" in page
+    assert "awaiting a full run" in page and "notebooks/02_lottery_ticket" in page

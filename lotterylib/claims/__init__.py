@@ -161,3 +161,35 @@ def run_experiment(name: str, profile: str, seed: int = 0, context: Context | No
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     return EXPERIMENTS[name](profile, seed, context or Context())
+
+
+CHAPTERS = {"HAN": "notebooks/01_magnitude_pruning", "LT": "notebooks/02_lottery_ticket",
+            "DLT": "notebooks/03_deconstructing_tickets", "NT": "notebooks/04_net_trim",
+            "XN": "notebooks/05_binary_networks", "DNW": "notebooks/06_neural_wirings"}
+
+
+def scoreboard(records: list[dict]) -> str:
+    """A MyST page listing every claim: paper value, measured value, tolerance, verdict, chapter."""
+    mark = {True: "**holds**", False: "**not reproduced**", None: "awaiting a full run"}
+    decided = [r for r in records if r["holds"] is not None]
+    held = sum(bool(r["holds"]) for r in decided)
+    profile = records[0]["profile"] if records else "quick"
+    lines = ["# Claims scoreboard", "",
+             f"Every claim the book checks, as measured by the **{profile}** profile when this book was built "
+             f"(seed {records[0]['seed'] if records else 0}). **{held} of {len(decided)}** decided claims hold; "
+             f"{len(records) - len(decided)} cannot be decided by the {profile} profile (they need the papers' "
+             "settings, CIFAR-10 in full, or ImageNet) and are awaiting a full run:", "",
+             "```bash", "python -m lotterylib claims --profile full --only LT   # or DLT, NT, XN, DNW, HAN", "```", "",
+             "Each row links to the chapter whose last cells run the same check on the numbers they computed.", ""]
+    for prefix, chapter in CHAPTERS.items():
+        rows = [r for r in records if r["id"].split("-")[0] == prefix]
+        if not rows:
+            continue
+        lines += [f"## {rows[0]['paper'].split(',')[0]}", "", f"Checked in {{doc}}`{chapter}`.", "",
+                  "| claim | the paper says | measured | tolerance | verdict |", "|---|---|---|---|---|"]
+        for r in rows:
+            cells = [r["id"], r["paper_value"], r["measured"] if r["holds"] is not None else r.get("note") or "—",
+                     r["tolerance"], mark[r["holds"]]]
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
