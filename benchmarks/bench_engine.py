@@ -1,7 +1,10 @@
-"""Training engine vs a plain PyTorch loop, LeNet-300-100 / MNIST, Adam, batch 60, data in memory.
+"""Training engine vs a plain PyTorch loop, LeNet-300-100 / MNIST, Adam, batch 60, data on the device.
 
-Reports iterations/s of one run and run-iterations/s of N stacked runs, each as a ratio against the
-plain loop measured in the same process (median of repeats, interleaved to share the noise).
+Reports steps/s and run-iterations/s of N masked LeNets stacked into one model (N = 1, 8, 32, 128),
+each as a ratio against the plain loop measured in the same process (median of interleaved repeats,
+so both share the machine's noise). On a CUDA device the engine is timed twice: eager steps, and
+each step replayed as one captured CUDA graph (the engine's default there); the graph at N = 128 is
+also timed with TF32 matmuls. On this CPU only the eager engine exists.
 """
 
 from __future__ import annotations
@@ -17,53 +20,82 @@ from torch import nn
 from lotterylib import data, masks, models
 from lotterylib.train import TrainConfig, configure_threads, train
 
-STEPS = 300
+SIZES = (1, 8, 32, 128)
 
 
-def plain_loop(mnist, steps: int = STEPS) -> float:
-    """The loop a reader would write: nn.Sequential, random batches sliced from the tensors."""
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_loop(mnist, device: torch.device, steps: int) -> float:
+    """Steps/s of the loop a reader would write: nn.Sequential, random batches sliced from the tensors."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 10))
+    net = nn.Sequential(nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 10)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1.2e-3)
     x, y = mnist.train.x, mnist.train.y
+    _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        i = torch.randint(0, len(y), (60,))
+        i = torch.randint(0, len(y), (60,), device=device)
         loss = F.cross_entropy(net(x[i]), y[i])
         opt.zero_grad()
         loss.backward()
         opt.step()
+    _sync(device)
     return steps / (time.perf_counter() - start)
 
 
-def engine(mnist, runs: int, steps: int = STEPS) -> float:
-    """Run-iterations/s of the engine with ``runs`` masked LeNets stacked (no evaluation in the timing)."""
+def engine(mnist, runs: int, steps: int, device: torch.device, graph: bool) -> float:
+    """Steps/s of the engine with ``runs`` masked LeNets stacked (evaluation only at both ends, on a tiny split)."""
     model = models.build("lenet_300_100", list(range(runs)))
     masks.attach_masks(model, masks.ones(model))
+    _sync(device)
     start = time.perf_counter()
-    train(model, mnist, TrainConfig(iterations=steps, eval_every=10**9), list(range(runs)), progress=False)
-    return runs * steps / (time.perf_counter() - start)
+    train(model, mnist, TrainConfig(iterations=steps, eval_every=10**9), list(range(runs)), progress=False,
+          device=device, graph=graph)
+    _sync(device)
+    return steps / (time.perf_counter() - start)
+
+
+def measure(device: torch.device, repeats: int, plain_steps: int, steps: dict[str, dict[int, int]],
+            tf32_graph_runs: int | None = None) -> list[dict]:
+    mnist = data.load("mnist", device=device)
+    mnist.val.x, mnist.val.y = mnist.val.x[:10], mnist.val.y[:10]
+    mnist.test.x, mnist.test.y = mnist.test.x[:10], mnist.test.y[:10]
+    plain_loop(mnist, device, 30)
+    plain = []
+    got: dict[tuple[str, int], list[float]] = {(mode, n): [] for mode, per in steps.items() for n in per}
+    for _ in range(repeats):
+        plain.append(plain_loop(mnist, device, plain_steps))
+        for mode, per in steps.items():
+            for n, k in per.items():
+                got[mode, n].append(engine(mnist, n, k, device, mode == "graph"))
+    base = statistics.median(plain)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    out = [{"name": f"plain_loop_lenet[{device.type}]", "value": base, "unit": "it/s", "device": where}]
+    for (mode, n), values in got.items():
+        v = statistics.median(values)
+        out.append({"name": f"engine_{mode}_lenet_runs{n}[{device.type}]", "value": v * n, "unit": "run-it/s",
+                    "steps_per_s": v, "baseline": base, "ratio": v * n / base, "device": where})
+    if tf32_graph_runs and device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            k = steps["graph"][tf32_graph_runs]
+            v = statistics.median(engine(mnist, tf32_graph_runs, k, device, True) for _ in range(repeats))
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = False
+        out.append({"name": f"engine_graph_tf32_lenet_runs{tf32_graph_runs}[cuda]", "value": v * tf32_graph_runs,
+                    "unit": "run-it/s", "steps_per_s": v, "baseline": base, "ratio": v * tf32_graph_runs / base,
+                    "device": where})
+    return out
 
 
 def run() -> list[dict]:
     # One thread by default: on a small shared machine two threads can collapse under load.
     threads = configure_threads(int(os.environ.get("BENCH_THREADS", "1")))
-    mnist = data.load("mnist")
-    # The evaluation at step 0 and at the end is inside `train`; keep it off the clock by a cheap split.
-    mnist.val.x, mnist.val.y = mnist.val.x[:10], mnist.val.y[:10]
-    mnist.test.x, mnist.test.y = mnist.test.x[:10], mnist.test.y[:10]
     repeats = int(os.environ.get("BENCH_REPEATS", "3"))
-    sizes = [1, 8, 32]
-    plain, eng = [], {n: [] for n in sizes}
-    plain_loop(mnist, 30)
-    for _ in range(repeats):
-        plain.append(plain_loop(mnist))
-        for n in sizes:
-            eng[n].append(engine(mnist, n, STEPS if n < 32 else STEPS // 3))
-    base = statistics.median(plain)
-    out = [{"name": "engine_plain_loop_lenet", "value": base, "unit": "it/s", "threads": threads}]
-    for n in sizes:
-        v = statistics.median(eng[n])
-        out.append({"name": f"engine_lenet_runs{n}", "value": v, "unit": "run-it/s", "baseline": base,
-                    "ratio": v / base, "threads": threads})
-    return out
+    records = measure(torch.device("cpu"), repeats, 300, {"eager": {1: 300, 8: 300, 32: 100, 128: 25}})
+    for r in records:
+        r["threads"] = threads
+    return records

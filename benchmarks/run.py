@@ -26,14 +26,18 @@ def main(argv: list[str]) -> int:
         print(f"== {name}", flush=True)
         start = time.time()
         module = importlib.import_module(f"benchmarks.{name}")
-        for rec in module.run():
+        got = module.run()
+        if not got:  # e.g. a GPU benchmark on a machine without one: keep its earlier records
+            continue
+        for rec in got:
             rec.setdefault("benchmark", name)
             records.append(rec)
             ratio = f"  ratio {rec['ratio']:.2f}" if rec.get("ratio") is not None else ""
             print(f"  {rec['name']}: {rec['value']:.4g} {rec['unit']}{ratio}", flush=True)
         print(f"   ({time.time() - start:.0f} s)")
     out = HERE / "results.json"
-    old = json.loads(out.read_text()) if out.exists() and only else []
+    # Records of benchmarks not run now (not chosen, or no device for them here) are kept.
+    old = json.loads(out.read_text()) if out.exists() else []
     keep = [r for r in old if r.get("benchmark") not in {r["benchmark"] for r in records}]
     machine = f"{platform.processor() or platform.machine()}, {platform.system()}"
     for r in records:

@@ -1,5 +1,12 @@
-"""Command line: ``python -m lotterylib claims --profile quick|full [--seed N] [--only PREFIX] [--json PATH]``,
-and ``python -m lotterylib scoreboard --out PAGE.md`` (the book's claims page).
+"""Command line.
+
+* ``python -m lotterylib claims --profile quick|full [--seed N] [--only PREFIX] [--json PATH]``: check
+  the claims. Quick experiments run (or load from the cache); full ones load the committed results
+  in ``results/`` and report "awaiting a full run" where there is none.
+* ``python -m lotterylib run --profile full --only PREFIX [--device cuda] [--deadline-minutes M]``: run
+  the experiments of those claims (resuming from the cache), store their summaries with provenance in
+  ``results/``, then check the claims.
+* ``python -m lotterylib scoreboard --out PAGE.md``: the book's claims page.
 
 Exit status: 0 when every decided claim holds, 1 when any does not, 2 (with a one-line message and no
 traceback) for bad arguments and for missing or corrupt data.
@@ -14,6 +21,7 @@ from pathlib import Path
 
 from . import claims
 from .data import DataError
+from .results import ResultsError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,6 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--cache", default=None, help="result cache folder (default: $LOTTERYLIB_CACHE)")
     c.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     c.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    r = sub.add_parser("run", help="run the experiments of the chosen claims and store their results in results/")
+    r.add_argument("--profile", default="full", help="full (default) or quick")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--only", default=None, help="claim id prefix, e.g. LT or DLT (default: every claim)")
+    r.add_argument("--deadline-minutes", type=float, default=None,
+                   help="stop before a round that would end later; rerun to resume from the cache")
+    r.add_argument("--results", default=None, help="results folder (default: results/ or $LOTTERYLIB_RESULTS)")
+    r.add_argument("--data-root", default=None)
+    r.add_argument("--cache", default=None)
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--no-progress", action="store_true")
     b = sub.add_parser("scoreboard", help="write the book's claims page (runs or loads every claim; never fails on a claim)")
     b.add_argument("--profile", default="quick", help="quick or full")
     b.add_argument("--seed", type=int, default=0)
@@ -53,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"unknown profile {args.profile!r}; choose one of {', '.join(claims.PROFILES)}")
     if args.command == "scoreboard":
         return _scoreboard(args)
+    if args.command == "run":
+        return _run(args)
     try:
         claims.select(args.only)
     except KeyError as err:
@@ -69,19 +90,56 @@ def main(argv: list[str] | None = None) -> int:
     from .train import configure_threads
     configure_threads()
     context = claims.Context(cache=ResultCache(args.cache) if args.cache else None, data_root=args.data_root,
-                             device=args.device, progress=not args.no_progress)
+                             device=args.device, progress=not args.no_progress, compute=False)
     try:
         records = claims.run(args.only, args.profile, args.seed, context)
-    except DataError as err:
+    except (DataError, ResultsError) as err:
         return _fail(str(err))
+    return _report(records, args)
+
+
+def _report(records: list[dict], args) -> int:
     print(claims.table(records))
-    if args.json:
+    if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(records, indent=1))
     decided = [r for r in records if r["holds"] is not None]
     held = sum(r["holds"] for r in decided)
     print(f"\n{held} of {len(decided)} decided claims hold ({len(records) - len(decided)} not decidable "
           f"in the {args.profile} profile)")
     return 0 if held == len(decided) else 1
+
+
+def _run(args) -> int:
+    import time
+
+    from . import results
+    from .cache import ResultCache
+    from .lottery import provenance
+    from .train import configure_threads
+    configure_threads()
+    try:
+        chosen = claims.select(args.only)
+    except KeyError as err:
+        return _fail(str(err.args[0]))
+    deadline = time.time() + 60 * args.deadline_minutes if args.deadline_minutes else None
+    context = claims.Context(cache=ResultCache(args.cache) if args.cache else None, data_root=args.data_root,
+                             device=args.device, progress=not args.no_progress, deadline=deadline,
+                             results=args.results)
+    for name in dict.fromkeys(c.experiment for c in chosen):
+        if name not in claims.SETTINGS:
+            print(f"{name}: no settings registered, so no stored result; it runs when its claims are checked")
+            continue
+        start = time.time()
+        try:
+            summary = claims.EXPERIMENTS[name](args.profile, args.seed, context)
+        except DataError as err:
+            return _fail(str(err))
+        complete = bool(summary.get("complete", True))
+        where = results.save(name, args.profile, args.seed, claims.SETTINGS[name](args.profile, args.seed), summary,
+                             provenance(args.device, time.time() - start), complete, args.results)
+        print(f"{name}: {'complete' if complete else 'stopped at the deadline'} in {time.time() - start:.0f} s → {where}")
+    context.compute = False
+    return _report(claims.run(args.only, args.profile, args.seed, context), args)
 
 
 def _scoreboard(args) -> int:

@@ -270,8 +270,10 @@ def _population(config: LotteryConfig, groups: Sequence[tuple[dict, dict, dict |
 
 def run_criteria(config: DeconstructConfig, data: Dataset, rounds: int, *, cache: ResultCache | None = None,
                  device: str | torch.device = "cpu", progress: bool = True,
-                 on_round: Callable[[Round], None] | None = None) -> list[Round]:
+                 on_round: Callable[[Round], None] | None = None, deadline: float | None = None) -> list[Round]:
     """Rounds 0..``rounds`` of IMP with every criterion; round r ≥ 1 is ONE stacked population.
+
+    ``deadline``: as in :func:`lotterylib.lottery.run_imp` (stop before a round that would not finish).
 
     Round 0 is the dense network (histories key ``"dense"``); in round r ≥ 1 the histories are keyed
     by criterion name and by the name of each branch variant trained that round. Every criterion
@@ -299,6 +301,8 @@ def run_criteria(config: DeconstructConfig, data: Dataset, rounds: int, *, cache
         key = CriteriaRound(config, rnd)
         entry = cache.get(key, "dlt")
         if entry is None:
+            if not lottery.time_left(deadline, out[1:]):
+                break
             start = time.time()
             groups: list[tuple[dict, dict, dict | None]] = [
                 (mask[c], {k: init[k] * mask[c][k] for k in init}, None) for c in config.criteria]

@@ -145,8 +145,13 @@ def next_mask(config: LotteryConfig, mask: dict, init: dict, final: dict, rnd: i
 
 def run_imp(config: LotteryConfig, data: Dataset, rounds: int, *, cache: ResultCache | None = None,
             device: str | torch.device = "cpu", progress: bool = True,
-            on_round: Callable[[Round], None] | None = None) -> list[Round]:
-    """Rounds 0..``rounds`` of IMP (round 0 = the dense network). Finished rounds come from the cache."""
+            on_round: Callable[[Round], None] | None = None, deadline: float | None = None) -> list[Round]:
+    """Rounds 0..``rounds`` of IMP (round 0 = the dense network). Finished rounds come from the cache.
+
+    ``deadline`` (a ``time.time()`` value): do not start a round that would not finish by then,
+    judged by the last round's wall time; the rounds finished so far are returned (and cached), so
+    a later call with a later deadline resumes there.
+    """
     if rounds < 0:
         raise ValueError(f"rounds must be ≥ 0, got {rounds}")
     cache = cache or ResultCache()
@@ -160,6 +165,8 @@ def run_imp(config: LotteryConfig, data: Dataset, rounds: int, *, cache: ResultC
             mask = next_mask(config, mask, init, final, rnd)
         entry = cache.get(key, "imp")
         if entry is None:
+            if not time_left(deadline, out):
+                break
             start = time.time()
             variants = ["ticket"] + (list(config.controls) if rnd > 0 else [])
             histories, final = _train_variants(config, data, mask, variants, rnd, device, progress)
@@ -181,6 +188,14 @@ def run_imp(config: LotteryConfig, data: Dataset, rounds: int, *, cache: ResultC
         if on_round is not None:
             on_round(result)
     return out
+
+
+def time_left(deadline: float | None, done: Sequence[Round]) -> bool:
+    """Whether another round fits before ``deadline``, judged by the last computed round's wall time."""
+    if deadline is None:
+        return True
+    last = next((r.seconds for r in reversed(done) if r.seconds > 0), 0.0)
+    return time.time() + 1.05 * last < deadline
 
 
 def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, cache: ResultCache | None = None,
@@ -221,16 +236,25 @@ def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, 
     return out
 
 
-def provenance(device, seconds: float) -> dict:
-    """Where and when a result was made: code commit, device, date, wall time."""
-    import datetime
-    import platform
+def _git_commit() -> str:
     import subprocess
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or "unknown"
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+        return "unknown"
+
+
+def provenance(device, seconds: float) -> dict:
+    """Where and when a result was made: code commit, device, date, wall time.
+
+    ``$LOTTERYLIB_COMMIT`` names the commit of a copy of the tree that has no ``.git`` (e.g. the
+    copy sent to a lent GPU machine).
+    """
+    import datetime
+    import os
+    import platform
+    commit = os.environ.get("LOTTERYLIB_COMMIT") or _git_commit()
     dev = str(device)
     if dev.startswith("cuda") and torch.cuda.is_available():
         dev = torch.cuda.get_device_name(torch.device(dev))

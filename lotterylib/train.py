@@ -10,6 +10,7 @@ are recorded, so the early-stopping iteration (minimum validation loss, as in th
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -63,8 +64,11 @@ class TrainConfig:
 
 OPTIMIZERS = {
     # The fused kernel does Adam's element-wise update in one pass (measured ~1.2–1.3× faster steps here).
-    "adam": lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay, fused=True),
-    "sgd": lambda params, c: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay),
+    # ``capturable`` keeps Adam's step counter on the device, so a CUDA graph can replay the update.
+    "adam": lambda params, c, graph=False: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay, fused=True,
+                                                            capturable=graph),
+    "sgd": lambda params, c, graph=False: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum,
+                                                          weight_decay=c.weight_decay),
 }
 
 
@@ -127,36 +131,58 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 2500) -> tuple[Te
     return loss_sum / len(split), correct.double() / len(split)
 
 
-def batch_indices(n: int, batch_size: int, seeds: Sequence[int]) -> Callable[[int], Tensor]:
-    """Per-run minibatch indices: each run reshuffles every epoch with its own generator.
+class BatchOrder:
+    """Per-run minibatch order: each run reshuffles every epoch with its own generator.
 
-    Returns ``at(step) -> (runs, batch_size)`` long tensor, for steps asked in increasing order.
-    Permutations are drawn one epoch at a time (N ``randperm`` calls per epoch, no per-sample
-    Python). The last partial batch of an epoch is dropped.
+    ``epoch(e)`` is the (runs, per_epoch, batch_size) long tensor of epoch ``e``'s batches, asked
+    in increasing order; permutations are drawn one epoch at a time (N ``randperm`` calls per epoch,
+    no per-sample Python). The last partial batch of an epoch is dropped.
     """
-    per_epoch = n // batch_size
-    if per_epoch < 1:
-        raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples")
-    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    state: dict = {"epoch": -1, "perms": None}
+
+    def __init__(self, n: int, batch_size: int, seeds: Sequence[int]):
+        self.per_epoch = n // batch_size
+        if self.per_epoch < 1:
+            raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples")
+        self.n, self.batch_size = n, batch_size
+        self._gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self._epoch, self._perms = -1, None
+
+    def epoch(self, e: int) -> Tensor:
+        if e < self._epoch:
+            raise ValueError("batch order: epochs (steps) must be asked in increasing order")
+        while self._epoch < e:
+            used = self.per_epoch * self.batch_size
+            perms = torch.stack([torch.randperm(self.n, generator=g)[:used] for g in self._gens])
+            self._perms = perms.reshape(len(self._gens), self.per_epoch, self.batch_size)
+            self._epoch += 1
+        return self._perms
+
+
+def batch_indices(n: int, batch_size: int, seeds: Sequence[int]) -> Callable[[int], Tensor]:
+    """``at(step) -> (runs, batch_size)`` long tensor of the batches of :class:`BatchOrder`."""
+    order = BatchOrder(n, batch_size, seeds)
 
     def at(step: int) -> Tensor:
-        epoch, pos = divmod(step, per_epoch)
-        if epoch < state["epoch"]:
-            raise ValueError("batch_indices: steps must be asked in increasing order")
-        while state["epoch"] < epoch:
-            perms = torch.stack([torch.randperm(n, generator=g)[: per_epoch * batch_size] for g in gens])
-            state["perms"] = perms.reshape(len(gens), per_epoch, batch_size)
-            state["epoch"] += 1
-        return state["perms"][:, pos]
+        epoch, pos = divmod(step, order.per_epoch)
+        return order.epoch(epoch)[:, pos]
 
     return at
+
+
+def _use_graph(graph: bool | None, device: torch.device, after_step) -> bool:
+    if graph is None:
+        return device.type == "cuda" and after_step is None and os.environ.get("LOTTERYLIB_CUDA_GRAPH", "1") != "0"
+    if graph and device.type != "cuda":
+        raise ValueError("graph=True needs a CUDA device")
+    if graph and after_step is not None:
+        raise ValueError("graph=True cannot call after_step between steps; apply it inside a weight function")
+    return graph
 
 
 def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequence[int], *,
           device: str | torch.device | None = None, progress: bool | str = True,
           trainable: Callable[[nn.Module], list[nn.Parameter]] | None = None,
-          after_step: Callable[[nn.Module], None] | None = None) -> History:
+          after_step: Callable[[nn.Module], None] | None = None, graph: bool | None = None) -> History:
     """Train every run of ``model`` for ``config.iterations`` steps; return the curves.
 
     ``model``: a population (see :mod:`lotterylib.models`) whose forward maps (N, B, ...) → (N, B, C).
@@ -165,6 +191,10 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     ``progress``: show a tqdm bar (a string sets its description).
     ``after_step``: called with the model after every optimizer step (e.g. BinaryConnect's clipping
     of the real-valued weights to [−1, 1]).
+    ``graph``: run each step as one captured CUDA graph (default: on CUDA unless ``after_step`` is
+    given or ``LOTTERYLIB_CUDA_GRAPH=0``). A step reads its batch from an on-device copy of the epoch's
+    order through an on-device step counter, so the loop never waits for the host; the same step
+    body runs eagerly on the CPU. If capture fails, training goes on eagerly with a warning.
     """
     runs = len(data_seeds)
     model_runs = getattr(model, "runs", runs)
@@ -175,25 +205,43 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     params = trainable(model) if trainable else [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires a gradient")
-    optimizer = OPTIMIZERS[config.optimizer](params, config)
+    use_graph = _use_graph(graph, device, after_step)
+    optimizer = OPTIMIZERS[config.optimizer](params, config, use_graph)
     x_train, y_train = data.train.x.to(device), data.train.y.to(device)
     val, test = data.val.to(device), data.test.to(device)
-    batches = batch_indices(len(data.train), config.batch_size, data_seeds)
+    order = BatchOrder(len(data.train), config.batch_size, data_seeds)
 
-    iters, vl, va, ta, tl = [], [], [], [], []
+    # Static buffers: a captured graph reads and writes these same tensors on every replay.
+    epoch_batches = torch.empty(runs, order.per_epoch, config.batch_size, dtype=torch.long, device=device)
+    position = torch.zeros(1, dtype=torch.long, device=device)
     running = torch.zeros(runs, device=device)
+
+    def step() -> None:
+        idx = epoch_batches.index_select(1, position).squeeze(1)  # (N, B)
+        position.add_(1)
+        x, y = x_train[idx], y_train[idx]  # (N, B, ...), (N, B)
+        logits = model(x)
+        if logits.shape[0] != runs:
+            raise ValueError(f"model has {logits.shape[0]} runs but {runs} data seeds were given")
+        per_run = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                  reduction="none").reshape(runs, -1).mean(1)
+        # Summing the runs' mean losses gives each run exactly its own gradient.
+        per_run.sum().backward()
+        optimizer.step()
+        running.add_(per_run.detach())
+
+    iters: list[int] = []
+    curves: list[list[Tensor]] = [[], [], [], []]  # val loss, val acc, test acc, train loss; on the device
     since = 0
 
-    def record(step: int) -> None:
-        nonlocal running, since
+    def record(at: int) -> None:
+        nonlocal since
         loss, acc = evaluate(model, val)
         _, tacc = evaluate(model, test)
-        iters.append(step)
-        vl.append(loss.cpu())
-        va.append(acc.cpu())
-        ta.append(tacc.cpu())
-        tl.append((running / max(since, 1)).cpu())
-        running = torch.zeros(runs, device=device)
+        iters.append(at)
+        for curve, v in zip(curves, (loss, acc, tacc, running / max(since, 1))):
+            curve.append(v.float())
+        running.zero_()
         since = 0
 
     model.train()
@@ -202,27 +250,53 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     if progress and tqdm is not None:
         bar = tqdm(total=config.iterations, desc=progress if isinstance(progress, str) else f"train ×{runs}",
                    leave=False, mininterval=1.0)
-    for step in range(config.iterations):
-        idx = batches(step).to(device)  # (N, B)
-        x, y = x_train[idx], y_train[idx]  # (N, B, ...), (N, B)
-        logits = model(x)
-        if logits.shape[0] != runs:
-            raise ValueError(f"model has {logits.shape[0]} runs but {runs} data seeds were given")
-        per_run = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                  reduction="none").reshape(runs, -1).mean(1)
-        optimizer.zero_grad(set_to_none=True)
-        # Summing the runs' mean losses gives each run exactly its own gradient.
-        per_run.sum().backward()
-        optimizer.step()
-        if after_step is not None:
-            after_step(model)
-        running += per_run.detach()
+    captured: torch.cuda.CUDAGraph | None = None
+    warmup = 3  # eager steps before capture: they allocate optimizer state and warm cuBLAS
+    done_since_bar = 0
+    for s in range(config.iterations):
+        epoch, pos = divmod(s, order.per_epoch)
+        if pos == 0:
+            epoch_batches.copy_(order.epoch(epoch).to(device))
+            position.zero_()
+        if captured is not None:
+            captured.replay()
+        elif use_graph:
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                optimizer.zero_grad(set_to_none=True)
+                step()
+            torch.cuda.current_stream(device).wait_stream(side)
+            if s + 1 >= warmup:
+                captured = _capture(step, optimizer, device)
+                use_graph = captured is not None
+        else:
+            optimizer.zero_grad(set_to_none=True)
+            step()
+            if after_step is not None:
+                after_step(model)
         since += 1
-        if (step + 1) % config.eval_every == 0 or step + 1 == config.iterations:
-            record(step + 1)
-        if bar is not None:
-            bar.update(1)
+        done_since_bar += 1
+        if (s + 1) % config.eval_every == 0 or s + 1 == config.iterations:
+            record(s + 1)
+            if bar is not None:
+                bar.update(done_since_bar)
+                done_since_bar = 0
     if bar is not None:
         bar.close()
-    stack = lambda xs: torch.stack(xs, 1).double().numpy()  # noqa: E731
-    return History(np.asarray(iters), stack(vl), stack(va), stack(ta), stack(tl))
+    stack = lambda xs: torch.stack(xs, 1).double().cpu().numpy()  # noqa: E731  (the loop's only host sync)
+    return History(np.asarray(iters), *(stack(c) for c in curves))
+
+
+def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer, device: torch.device):
+    """``step`` captured as one CUDA graph (not executed), or None with a warning if capture fails."""
+    graph = torch.cuda.CUDAGraph()
+    optimizer.zero_grad(set_to_none=True)
+    try:
+        with torch.cuda.graph(graph):
+            step()
+    except Exception as err:  # noqa: BLE001 - any capture failure falls back to eager steps
+        warnings.warn(f"CUDA graph capture failed ({type(err).__name__}: {err}); training on eagerly")
+        torch.cuda.synchronize(device)
+        return None
+    return graph

@@ -77,3 +77,9 @@ def test_conv_population_forward_shapes():
     per_run = model(torch.zeros(2, 4, 3, 32, 32))
     assert shared.shape == per_run.shape == (2, 4, 10)
     assert sum(models.count_weights(model).values()) == 4_300_992
+
+
+def test_cuda_graph_needs_cuda(mnist_small):
+    model = models.build("lenet_300_100", [0])
+    with pytest.raises(ValueError, match="CUDA"):
+        train.train(model, mnist_small, train.TrainConfig(iterations=2), [0], graph=True, progress=False)

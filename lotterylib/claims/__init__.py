@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -43,17 +44,36 @@ class Claim:
 
 @dataclass
 class Context:
-    """What experiments may use: the result cache, the data root, the device, progress bars."""
+    """What experiments may use: the result cache, the data root, the device, progress bars.
+
+    ``deadline`` (a ``time.time()`` value): long experiments stop before a round that would not
+    finish by then and say so in their summary (``"complete": False``).
+    ``compute``: whether a full-profile experiment with no committed result may be run here (the
+    CLI's ``claims`` loads committed results only; ``run`` computes). ``results``: the folder of
+    committed results (default :func:`lotterylib.results.root`).
+    """
 
     cache: Any = None
     data_root: Any = None
     device: str = "cpu"
     progress: bool = True
+    deadline: float | None = None
+    compute: bool = True
+    results: Any = None
     extra: dict = field(default_factory=dict)
+
+
+class NotReached(LookupError):
+    """A check needs a point (e.g. a sparsity) that the run did not reach: the claim is undecided."""
+
+
+class AwaitingRun(LookupError):
+    """A full-profile experiment has no committed result and may not be computed here."""
 
 
 CLAIMS: dict[str, Claim] = {}
 EXPERIMENTS: dict[str, Callable[[str, int, Context], dict]] = {}
+SETTINGS: dict[str, Callable[[str, int], Any]] = {}
 
 
 def register(claim: Claim) -> Claim:
@@ -63,19 +83,57 @@ def register(claim: Claim) -> Claim:
     return claim
 
 
-def experiment(name: str) -> Callable:
-    """Decorator: register ``fn(profile, seed, context) -> dict`` as experiment ``name``."""
+def experiment(name: str, settings: Callable[[str, int], Any] | None = None) -> Callable:
+    """Decorator: register ``fn(profile, seed, context) -> dict`` as experiment ``name``.
+
+    ``settings(profile, seed)`` returns the frozen dataclass that fixes everything the experiment
+    runs; its hash names the experiment's committed full-profile result (:mod:`lotterylib.results`).
+    """
     def deco(fn):
         EXPERIMENTS[name] = fn
+        if settings is not None:
+            SETTINGS[name] = settings
         return fn
     return deco
+
+
+def full_run_command(prefix: str, seed: int = 0) -> str:
+    tail = f" --seed {seed}" if seed else ""
+    return f"python -m lotterylib run --profile full --only {prefix} --device cuda{tail}"
+
+
+def summary_for(name: str, profile: str, seed: int, context: Context, prefix: str = "") -> dict:
+    """An experiment's summary: the committed full-profile result if there is one, else computed.
+
+    Raises :class:`AwaitingRun` for a full-profile experiment with no committed result when
+    ``context.compute`` is False.
+    """
+    from .. import results
+    if profile == "full" and name in SETTINGS:
+        record = results.load(name, profile, seed, SETTINGS[name](profile, seed), context.results)
+        if record is not None:
+            return {**record["summary"], "complete": record["complete"], "provenance": record["provenance"]}
+        if not context.compute:
+            raise AwaitingRun(f"no committed full-profile result; run: {full_run_command(prefix or name, seed)}")
+    return EXPERIMENTS[name](profile, seed, context)
+
+
+def _decide(claim: Claim, summary: Mapping[str, Any], profile: str) -> Verdict:
+    try:
+        return claim.check(summary, profile)
+    except NotReached as err:
+        done = "" if summary.get("complete", True) else " (the run stopped early)"
+        return Verdict(None, "—", note=f"{err.args[0]}{done}")
 
 
 def load_all() -> dict[str, Claim]:
     """Import every chapter module of this package (they register their claims) and return CLAIMS."""
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+            try:
+                importlib.import_module(f"{__name__}.{info.name}")
+            except ImportError as err:  # e.g. a chapter's optional dependency missing on a GPU machine
+                warnings.warn(f"claims of {info.name} unavailable: {err}")
     return CLAIMS
 
 
@@ -101,7 +159,7 @@ def check(prefix: str, summary: Mapping[str, Any], profile: str) -> list[tuple[C
         if profile not in claim.decidable:
             out.append((claim, Verdict(None, "—", note=f"not decidable in the {profile} profile")))
         else:
-            out.append((claim, claim.check(summary, profile)))
+            out.append((claim, _decide(claim, summary, profile)))
     return out
 
 
@@ -110,15 +168,21 @@ def run(prefix: str | None, profile: str, seed: int, context: Context | None = N
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     context = context or Context()
-    summaries: dict[str, dict] = {}
+    summaries: dict[str, dict | AwaitingRun] = {}
     records = []
     for claim in select(prefix):
         if profile not in claim.decidable:
             verdict = Verdict(None, "—", note=f"not decidable in the {profile} profile")
         else:
             if claim.experiment not in summaries:
-                summaries[claim.experiment] = EXPERIMENTS[claim.experiment](profile, seed, context)
-            verdict = claim.check(summaries[claim.experiment], profile)
+                try:
+                    summaries[claim.experiment] = summary_for(claim.experiment, profile, seed, context,
+                                                              claim.id.split("-")[0])
+                except AwaitingRun as err:
+                    summaries[claim.experiment] = err
+            got = summaries[claim.experiment]
+            verdict = (Verdict(None, "—", note=str(got)) if isinstance(got, AwaitingRun)
+                       else _decide(claim, got, profile))
         records.append(record(claim, verdict, profile, seed))
     return records
 
@@ -134,7 +198,8 @@ def table(records: list[dict]) -> str:
     def mark(h):
         return "yes" if h is True else "NO" if h is False else "n/a"
     rows = [("id", "paper says", "measured", "tolerance", "holds")]
-    rows += [(r["id"], r["paper_value"], r["measured"], r["tolerance"], mark(r["holds"])) for r in records]
+    rows += [(r["id"], r["paper_value"], r["measured"] if r["holds"] is not None else r["note"] or "—",
+              r["tolerance"], mark(r["holds"])) for r in records]
     widths = [min(limit, max(len(str(row[i])) for row in rows)) for i, limit in enumerate((8, 44, 78, 32, 5))]
     lines = []
     for row in rows:

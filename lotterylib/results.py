@@ -1,0 +1,75 @@
+"""Committed results of the long (full-profile) runs: compact summaries that the book and the CLI load.
+
+The result cache (:mod:`lotterylib.cache`) holds everything a run needs to resume, weights included,
+and lives outside the repository. What the book shows of a full-profile run is its experiment's
+*summary* — curves, early-stop iterations, accuracies, mask statistics, never weights — stored as
+``results/<experiment>/<profile>-seed<seed>-<hash>.json``, where ``<hash>`` is the config hash of
+the settings that made it, next to those settings in full and the run's provenance (code commit,
+device, date, wall time). Change a setting and the hash changes, so a stale result is never read.
+
+``LOTTERYLIB_RESULTS`` overrides the folder (default: ``results/`` beside the ``lotterylib`` package).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .cache import config_hash, to_jsonable
+
+RESULTS_ENV = "LOTTERYLIB_RESULTS"
+FORMAT = 1
+
+
+class ResultsError(RuntimeError):
+    """A committed result file that cannot be read or does not match its settings."""
+
+
+def root(path: str | os.PathLike | None = None) -> Path:
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(RESULTS_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "results"
+
+
+def path(experiment: str, profile: str, seed: int, settings: Any, folder: str | os.PathLike | None = None) -> Path:
+    """Where the result of ``experiment`` at ``profile``/``seed`` made with ``settings`` lives."""
+    return root(folder) / experiment / f"{profile}-seed{seed}-{config_hash(settings)}.json"
+
+
+def save(experiment: str, profile: str, seed: int, settings: Any, summary: dict, provenance: dict,
+         complete: bool, folder: str | os.PathLike | None = None) -> Path:
+    """Write a result atomically; ``complete`` is False when a deadline stopped the run early."""
+    target = path(experiment, profile, seed, settings, folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = {"format": FORMAT, "experiment": experiment, "profile": profile, "seed": seed,
+              "config_hash": config_hash(settings), "settings": to_jsonable(settings), "complete": bool(complete),
+              "provenance": provenance, "summary": summary}
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f, indent=None, separators=(",", ":"), allow_nan=True)
+        f.write("\n")
+    os.replace(tmp, target)
+    return target
+
+
+def load(experiment: str, profile: str, seed: int, settings: Any,
+         folder: str | os.PathLike | None = None) -> dict | None:
+    """The stored record (``summary``, ``complete``, ``provenance``, …) or None if there is none.
+
+    Raises :class:`ResultsError` for a file that is not valid JSON or names other settings.
+    """
+    target = path(experiment, profile, seed, settings, folder)
+    if not target.exists():
+        return None
+    try:
+        record = json.loads(target.read_text())
+    except (OSError, ValueError) as err:
+        raise ResultsError(f"committed result {target} is unreadable ({err}); restore it from git or delete it "
+                           f"and rerun: python -m lotterylib run --profile {profile} --seed {seed}") from err
+    if not isinstance(record, dict) or record.get("config_hash") != config_hash(settings) or "summary" not in record:
+        raise ResultsError(f"committed result {target} does not hold the summary of these settings; delete it and rerun")
+    return record
