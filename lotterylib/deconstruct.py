@@ -410,7 +410,7 @@ def evaluate_weights(model_name: str, weights: Mapping[str, Tensor], split: Spli
             with torch.no_grad():
                 weightfn.stored(layer).copy_(weights[name][lo:hi])
         _, acc = evaluate(model, split, batch_size=1000)
-        accs.append(acc.numpy())
+        accs.append(acc.cpu().numpy())
     return np.concatenate(accs)
 
 

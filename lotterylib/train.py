@@ -115,6 +115,8 @@ class History:
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 2500) -> tuple[Tensor, Tensor]:
     """Mean cross-entropy and accuracy of every run on a shared split. Returns two (runs,) tensors."""
+    if next(model.parameters()).device != split.x.device:
+        model.to(split.x.device)  # a population built on the CPU, evaluated where the data lives
     was_training = model.training
     model.eval()
     loss_sum, correct = None, None
