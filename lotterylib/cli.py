@@ -126,16 +126,13 @@ def _run(args) -> int:
                              device=args.device, progress=not args.no_progress, deadline=deadline,
                              results=args.results)
     for name in dict.fromkeys(c.experiment for c in chosen):
-        if name not in claims.SETTINGS:
-            print(f"{name}: no settings registered, so no stored result; it runs when its claims are checked")
-            continue
         start = time.time()
         try:
             summary = claims.EXPERIMENTS[name](args.profile, args.seed, context)
         except DataError as err:
             return _fail(str(err))
         complete = bool(summary.get("complete", True))
-        where = results.save(name, args.profile, args.seed, claims.SETTINGS[name](args.profile, args.seed), summary,
+        where = results.save(name, args.profile, args.seed, claims.settings_of(name, args.profile, args.seed), summary,
                              provenance(args.device, time.time() - start), complete, args.results)
         print(f"{name}: {'complete' if complete else 'stopped at the deadline'} in {time.time() - start:.0f} s → {where}")
     context.compute = False
@@ -150,10 +147,12 @@ def _scoreboard(args) -> int:
                              device=args.device, progress=not args.no_progress)
     try:
         records = claims.run(None, args.profile, args.seed, context)
-    except DataError as err:
+        context.compute = False  # full-profile columns come from committed results only
+        full = claims.run(None, "full", args.seed, context) if args.profile != "full" else None
+    except (DataError, ResultsError) as err:
         return _fail(str(err))
     try:
-        Path(args.out).write_text(claims.scoreboard(records))
+        Path(args.out).write_text(claims.scoreboard(records, full))
     except OSError as err:
         return _fail(f"cannot write {args.out}: {err.strerror or err}")
     print(f"wrote {args.out}: {sum(r['holds'] is True for r in records)} of "

@@ -71,11 +71,12 @@ def test_full_profile_lt1_uses_early_stop_iterations():
     assert lt.check_lt1(s, "full").holds is False
 
 
-def test_scoreboard_lists_every_claim_with_its_status():
+def test_scoreboard_lists_every_claim_with_its_status(tmp_path):
     records = [claims.record(c, v, "quick", 0) for c, v in claims.check("LT", _summary(), "quick")]
-    page = claims.scoreboard(records)
+    awaiting = claims.run("LT", "full", 0, claims.Context(compute=False, results=tmp_path))
+    page = claims.scoreboard(records, awaiting)
     assert page.startswith("# Claims scoreboard")
-    assert "**4 of 4** decided claims hold" in page
+    assert "**4 of 4** decided claims hold" in page and "**0 of 0**" in page
     for r in records:
         assert f"| {r['id']} |" in page
-    assert "awaiting a full run" in page and "notebooks/02_lottery_ticket" in page
+    assert "python -m lotterylib run --profile full --only LT" in page and "notebooks/02_lottery_ticket" in page

@@ -5,7 +5,7 @@ A claim (id from ``claims.md``, e.g. ``LT-3``) names an *experiment* — a funct
 claim needs — and a *check* ``(summary, profile) -> Verdict``. The chapters call the same checks on
 the numbers they just computed; ``python -m lotterylib claims`` runs them from the command line.
 
-Chapter modules in this package (``lt.py``, ``dlt.py``, ``nt.py``, ``xnor.py``, ``dnw.py``) register
+Chapter modules in this package (``lt.py``, ``dlt.py``, ``nt.py``, ``xnor.py``, ``dnw.py``, ``dc.py``) register
 their claims and experiments on import; they are discovered automatically.
 """
 
@@ -97,6 +97,28 @@ def experiment(name: str, settings: Callable[[str, int], Any] | None = None) -> 
     return deco
 
 
+@dataclass(frozen=True)
+class ExperimentKey:
+    """Settings of an experiment that registers none: its name, profile, seed and the hash of the
+    module that defines it, so that editing that module retires its stored results."""
+
+    experiment: str
+    profile: str
+    seed: int
+    source: str
+
+
+def settings_of(name: str, profile: str, seed: int) -> Any:
+    """The frozen settings whose hash names experiment ``name``'s stored result."""
+    if name in SETTINGS:
+        return SETTINGS[name](profile, seed)
+    import hashlib
+    import inspect
+    source = inspect.getsourcefile(EXPERIMENTS[name]) or ""
+    digest = hashlib.sha256(open(source, "rb").read()).hexdigest()[:12] if source else "unknown"
+    return ExperimentKey(name, profile, seed, digest)
+
+
 def full_run_command(prefix: str, seed: int = 0) -> str:
     tail = f" --seed {seed}" if seed else ""
     return f"python -m lotterylib run --profile full --only {prefix} --device cuda{tail}"
@@ -109,8 +131,8 @@ def summary_for(name: str, profile: str, seed: int, context: Context, prefix: st
     ``context.compute`` is False.
     """
     from .. import results
-    if profile == "full" and name in SETTINGS:
-        record = results.load(name, profile, seed, SETTINGS[name](profile, seed), context.results)
+    if profile == "full":
+        record = results.load(name, profile, seed, settings_of(name, profile, seed), context.results)
         if record is not None:
             return {**record["summary"], "complete": record["complete"], "provenance": record["provenance"]}
         if not context.compute:
@@ -230,31 +252,50 @@ def run_experiment(name: str, profile: str, seed: int = 0, context: Context | No
 
 CHAPTERS = {"HAN": "notebooks/01_magnitude_pruning", "LT": "notebooks/02_lottery_ticket",
             "DLT": "notebooks/03_deconstructing_tickets", "NT": "notebooks/04_net_trim",
-            "XN": "notebooks/05_binary_networks", "DNW": "notebooks/06_neural_wirings"}
+            "XN": "notebooks/05_binary_networks", "DNW": "notebooks/06_neural_wirings",
+            "DC": "notebooks/07_comparison"}
 
 
-def scoreboard(records: list[dict]) -> str:
-    """A MyST page listing every claim: paper value, measured value, tolerance, verdict, chapter."""
-    mark = {True: "**holds**", False: "**not reproduced**", None: "awaiting a full run"}
-    decided = [r for r in records if r["holds"] is not None]
-    held = sum(bool(r["holds"]) for r in decided)
-    profile = records[0]["profile"] if records else "quick"
+def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
+    """A MyST page listing every claim: paper value, quick and full measurements, tolerance, verdicts, chapter.
+
+    ``quick``: records of the quick profile (computed when the book is built); ``full``: records of
+    the full profile, read from the committed results (:mod:`lotterylib.results`), or None.
+    """
+    mark = {True: "**holds**", False: "**not reproduced**", None: "—"}
+    full_by_id = {r["id"]: r for r in full or []}
+
+    def tally(records):
+        decided = [r for r in records if r["holds"] is not None]
+        return sum(bool(r["holds"]) for r in decided), len(decided)
+
+    def cell(r):
+        if r is None:
+            return "—"
+        if r["holds"] is None:
+            return f"*{r.get('note') or 'undecided'}*"
+        return f"{r['measured']} — {mark[r['holds']]}"
+
+    q_held, q_dec = tally(quick)
+    f_held, f_dec = tally(full or [])
+    seed = quick[0]["seed"] if quick else 0
     lines = ["# Claims scoreboard", "",
-             f"Every claim the book checks, as measured by the **{profile}** profile when this book was built "
-             f"(seed {records[0]['seed'] if records else 0}). **{held} of {len(decided)}** decided claims hold; "
-             f"{len(records) - len(decided)} cannot be decided by the {profile} profile (they need the papers' "
-             "settings, CIFAR-10 in full, or ImageNet) and are awaiting a full run:", "",
-             "```bash", "python -m lotterylib claims --profile full --only LT   # or DLT, NT, XN, DNW, HAN", "```", "",
-             "Each row links to the chapter whose last cells run the same check on the numbers they computed.", ""]
+             f"Every claim the book checks (seed {seed}), measured twice:", "",
+             f"* **quick** profile — run on a CPU when this book was built: **{q_held} of {q_dec}** decided claims "
+             "hold; the others cannot be decided at that size.",
+             f"* **full** profile — the papers' settings, loaded from the committed results in `results/` (each with "
+             f"its config, code commit, device, date and wall time): **{f_held} of {f_dec}** decided claims hold. "
+             "Where no full run exists yet, the row says so and gives the command that makes it, e.g.", "",
+             "```bash", full_run_command("LT"), "python -m lotterylib claims --profile full --only LT", "```", "",
+             "Each section links to the chapter whose last cells run the same checks on the numbers they computed.", ""]
     for prefix, chapter in CHAPTERS.items():
-        rows = [r for r in records if r["id"].split("-")[0] == prefix]
+        rows = [r for r in quick if r["id"].split("-")[0] == prefix]
         if not rows:
             continue
         lines += [f"## {rows[0]['paper'].split(',')[0]}", "", f"Checked in {{doc}}`{chapter}`.", "",
-                  "| claim | the paper says | measured | tolerance | verdict |", "|---|---|---|---|---|"]
+                  "| claim | the paper says | tolerance | quick profile | full profile |", "|---|---|---|---|---|"]
         for r in rows:
-            cells = [r["id"], r["paper_value"], r["measured"] if r["holds"] is not None else r.get("note") or "—",
-                     r["tolerance"], mark[r["holds"]]]
+            cells = [r["id"], r["paper_value"], r["tolerance"], cell(r), cell(full_by_id.get(r["id"]))]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)
