@@ -39,3 +39,44 @@ def mean_band(ax, x: Sequence[float], ys: np.ndarray, label: str, color: str | N
     ax.plot(x, ys.mean(0), marker=marker, label=label, color=color, ms=4)
     if ys.shape[0] > 1:
         ax.fill_between(x, ys.min(0), ys.max(0), alpha=0.2, color=color)
+
+
+def pm_band(ax, rows: Sequence[dict], variant: str, key: str, label: str | None = None,
+            color: str | None = None) -> None:
+    """Seed mean and min–max band of a per-seed field against weights remaining (log axis, 100 % first).
+
+    ``rows``: experiment summary rows (:func:`lotterylib.lottery.summarize`), each with
+    ``variant``, ``weights_remaining`` and ``key`` (e.g. ``per_seed_test_acc``: one value per seed).
+    """
+    chosen = sorted((r for r in rows if r["variant"] == variant), key=lambda r: -r["weights_remaining"])
+    if not chosen:
+        return
+    x = [r["weights_remaining"] for r in chosen]
+    mean_band(ax, x, np.asarray([r[key] for r in chosen], dtype=float).T, label or variant, color=color)
+
+
+def learning_curves(ax, curves: Sequence[dict], variant: str, rounds: Sequence[int], key: str = "test_acc",
+                    cmap: str = "viridis") -> None:
+    """Seed-mean curves (``key`` against iteration) of ``variant`` at ``rounds``, one colour per round.
+
+    ``curves``: rows with ``round``, ``variant``, ``weights_remaining``, ``iterations`` and ``key``
+    (the ``curves`` of an LT experiment summary).
+    """
+    chosen = [c for c in curves if c["variant"] == variant and c["round"] in set(rounds)]
+    colors = plt.get_cmap(cmap)(np.linspace(0, 0.9, max(1, len(chosen))))
+    for c, color in zip(sorted(chosen, key=lambda c: c["round"]), colors):
+        ax.plot(c["iterations"], c[key], color=color, lw=1.2,
+                label=f"{variant} Pm {100 * c['weights_remaining']:.3g}%")
+
+
+def round_band(ax, table: dict, name: str, label: str | None = None, color: str | None = None) -> None:
+    """Seed mean and band of ``name``'s per-round accuracies against weights remaining.
+
+    ``table``: a criteria accuracy table (:func:`lotterylib.deconstruct.accuracy_table`): ``rounds``,
+    ``weights_remaining`` and ``acc[name][str(round)]`` = per-seed accuracies.
+    """
+    pm = dict(zip(table["rounds"], table["weights_remaining"]))
+    rounds = sorted(int(r) for r in table["acc"].get(name, {}))
+    if rounds:
+        ys = np.asarray([table["acc"][name][str(r)] for r in rounds], dtype=float).T
+        mean_band(ax, [pm[r] for r in rounds], ys, label or name, color=color)
