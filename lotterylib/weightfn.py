@@ -15,6 +15,7 @@ Neural wirings (Wortsman)      top-k(|W|)           (straight-through)     :clas
 BWN / XNOR (Rastegari)         α ⊙ sign(W)          (straight-through)     :class:`SignScale`
 BinaryConnect, stochastic      ±1 ~ hard_sigmoid(W) (straight-through)     :class:`StochasticSign`
 DoReFa-Net, k-bit weights      quantize_k(tanh W)   (straight-through)     :class:`DoReFaWeight`
+Deep Compression (Han)         codebook[codes] ⊙ M  (grad. summed/cluster)  :class:`SharedWeights`
 =============================  =========================================  ====================
 
 (Net-Trim is the exception: it solves for a new sparse W after training, and stores the result
@@ -269,6 +270,31 @@ class DoReFaWeight(nn.Module):
 
 
 # --- attaching functions to layers -------------------------------------------------------------
+
+class SharedWeights(nn.Module):
+    """Weight function: ``codebook[codes] ⊙ mask`` — weight sharing, the stored weight is ignored.
+
+    ``codebook``: (runs, k) trainable centroids; ``codes``: (runs, ...) long cluster index of each
+    weight; ``mask``: (runs, ...) 0/1. Shapes follow the layer's weight. The gradient reaching a
+    centroid is the sum of the gradients of the weights in its cluster (Deep Compression §3.3).
+    """
+
+    def __init__(self, codebook: Tensor, codes: Tensor, mask: Tensor):
+        super().__init__()
+        if codes.shape != mask.shape or codebook.dim() != 2 or codebook.shape[0] != codes.shape[0]:
+            raise ValueError(f"codebook (runs, k), codes and mask (runs, ...) do not fit: {tuple(codebook.shape)}, "
+                             f"{tuple(codes.shape)}, {tuple(mask.shape)}")
+        self.codebook = nn.Parameter(codebook.detach().float().clone())
+        self.register_buffer("codes", codes.detach().long().clone())
+        self.register_buffer("mask", mask.detach().float().clone())
+
+    def forward(self, weight: Tensor) -> Tensor:
+        if weight.shape != self.codes.shape:
+            raise ValueError(f"codes shape {tuple(self.codes.shape)} does not match weight {tuple(weight.shape)}")
+        runs = self.codes.shape[0]
+        w = self.codebook.gather(1, self.codes.reshape(runs, -1)).reshape(weight.shape)
+        return w * self.mask
+
 
 def attach(layer: nn.Module, fn: nn.Module, name: str = "weight") -> nn.Module:
     """Make ``layer.<name>`` equal ``fn(stored)``; returns the layer. Functions chain in order."""

@@ -140,6 +140,14 @@ def summary_for(name: str, profile: str, seed: int, context: Context, prefix: st
     return EXPERIMENTS[name](profile, seed, context)
 
 
+def committed(name: str, seed: int = 0, results: Any = None) -> dict | None:
+    """The committed full-profile summary of experiment ``name`` (with ``provenance`` and ``complete``), or None."""
+    try:
+        return summary_for(name, "full", seed, Context(compute=False, results=results))
+    except AwaitingRun:
+        return None
+
+
 def _decide(claim: Claim, summary: Mapping[str, Any], profile: str) -> Verdict:
     try:
         return claim.check(summary, profile)

@@ -1,0 +1,296 @@
+"""Deep Compression's stages and the serialized formats of lotterylib.compression."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from lotterylib import binary, deconstruct, models, train, weightfn
+from lotterylib import compression as C
+
+
+def _params(seed: int = 0, density: float = 0.3) -> C.Params:
+    g = torch.Generator().manual_seed(seed)
+    out, widths = [], [20, 12, 5]
+    for a, b in itertools.pairwise(widths):
+        w = torch.randn(b, a, generator=g) * (torch.rand(b, a, generator=g) < density)
+        out.append((w, torch.randn(b, generator=g)))
+    return out
+
+
+# --- k-means ----------------------------------------------------------------------------------------
+
+def test_kmeans_centroids_in_range_and_better_than_linear():
+    v = torch.cat([torch.randn(500) * 0.05 - 0.3, torch.randn(2000) * 0.02, torch.randn(300) * 0.1 + 0.5])
+    book, codes = C.kmeans_1d(v, 3, iterations=10)
+    assert book.shape == (8,) and codes.shape == v.shape and codes.dtype == torch.long
+    assert float(book.min()) >= float(v.min()) - 1e-6 and float(book.max()) <= float(v.max()) + 1e-6
+    lin = C.linear_init(v, 8).float()
+    err_linear = float(((v - lin[C.assign(v, lin)]) ** 2).mean())
+    err_kmeans = float(((v - book[codes]) ** 2).mean())
+    assert err_kmeans < 0.8 * err_linear
+    assert torch.equal(C.assign(v, book), codes)  # codes are the nearest centroids
+
+
+def test_kmeans_zero_iterations_is_linear_init():
+    v = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    book, codes = C.kmeans_1d(v, 2, iterations=0)
+    assert torch.allclose(book, torch.tensor([0.0, 1.0, 2.0, 3.0]))
+    assert codes.tolist() == [0, 1, 2, 3]
+
+
+def test_share_weights_keeps_zeros_and_uses_k_values():
+    params = _params()
+    shared = C.share_weights(params, 2)
+    for (w, b), s in zip(params, shared):
+        q = s.weight()
+        assert torch.equal(q != 0, w != 0)
+        assert len(torch.unique(q[q != 0])) <= 4
+        assert torch.equal(s.bias, b)
+
+
+@pytest.mark.parametrize("bits", [0, 17, 2.5, -1])
+def test_bad_bits(bits):
+    with pytest.raises(ValueError, match="bits"):
+        C.kmeans_1d(torch.randn(10), bits)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="empty"):
+        C.kmeans_1d(torch.zeros(0), 3)
+    with pytest.raises(ValueError, match="no non-zero"):
+        C.share_weights([(torch.zeros(3, 4), torch.zeros(3))], 2)
+    with pytest.raises(ValueError, match="W \\(out, in\\)"):
+        C.serialize_dense([(torch.zeros(3, 4), torch.zeros(4))])
+    with pytest.raises(ValueError, match="inputs"):
+        C.serialize_csr([(torch.ones(3, 4), torch.zeros(3)), (torch.ones(2, 5), torch.zeros(2))])
+    with pytest.raises(ValueError, match="one bit width per layer"):
+        C.share_weights(_params(), [2])
+    with pytest.raises(ValueError, match="index_bits"):
+        C.relative_indices(np.array([1, 2]), 0)
+    with pytest.raises(ValueError, match="increasing"):
+        C.relative_indices(np.array([3, 2]), 4)
+    with pytest.raises(ValueError, match="fit 3 bits"):
+        C.pack_bits(np.array([8]), 3)
+    with pytest.raises(ValueError, match="magic"):
+        C.unpack_arrays(b"XXXX\x00\x00\x00\x00")
+
+
+# --- centroid fine-tuning ------------------------------------------------------------------------------
+
+def test_shared_weights_gradient_is_sum_per_cluster():
+    codebook = torch.tensor([[1.0, -2.0, 0.5]])
+    codes = torch.tensor([[[0, 1, 2], [1, 1, 0]]])
+    mask = torch.tensor([[[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]])
+    fn = weightfn.SharedWeights(codebook, codes, mask)
+    w = fn(torch.zeros(1, 2, 3))
+    assert torch.equal(w, torch.tensor([[[1.0, -2.0, 0.0], [-2.0, -2.0, 1.0]]]))
+    upstream = torch.arange(6.0).reshape(1, 2, 3)
+    (w * upstream).sum().backward()
+    # cluster 0: positions (0,0), (1,2) → 0 + 5; cluster 1: (0,1), (1,0), (1,1) → 1 + 3 + 4; cluster 2 masked out
+    assert fn.codebook.grad.tolist() == [[5.0, 8.0, 0.0]]
+
+
+def test_centroid_finetuning_trains_only_codebooks(mnist_small):
+    model = models.MLP(2, [784, 16, 10]).reset_parameters([0, 1])
+    per_run = [C.share_weights(C.mlp_params(model, r), 2) for r in range(2)]
+    C.attach_shared(model, per_run)
+    before = [l.weight.detach().clone() for l in model.prunable().values()]
+    train.train(model, mnist_small, train.TrainConfig(iterations=5, eval_every=5, lr=1e-2), [0, 1], progress=False,
+                trainable=C.codebook_parameters)
+    after = C.read_shared(model)
+    for l, layer in enumerate(model.prunable().values()):
+        w = layer.weight.detach()
+        assert torch.equal(w != 0, before[l] != 0)  # the sparsity pattern (and codes) do not move
+        assert len(torch.unique(w[0][w[0] != 0])) <= 4
+        assert torch.allclose(after[0][l].weight(), w[0])
+
+
+# --- Huffman -----------------------------------------------------------------------------------------
+
+def test_huffman_optimal_on_known_table():
+    freqs = np.array([45, 13, 12, 16, 9, 5])  # CLRS's example: an optimal code costs 224 bits
+    lengths = C.huffman_lengths(freqs)
+    assert C.encoded_bits(freqs, lengths) == 224
+    assert sorted(lengths.tolist()) == [1, 3, 3, 3, 4, 4]
+    assert np.sum(2.0 ** -lengths.astype(float)) == 1.0  # Kraft: a complete prefix code
+
+
+def test_huffman_roundtrip_and_entropy_bound():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(40) * 0.3)
+    sym = rng.choice(40, size=5000, p=p)
+    freqs = np.bincount(sym, minlength=40)
+    lengths = C.huffman_lengths(freqs)
+    assert np.all((lengths == 0) == (freqs == 0))
+    blob = C.huffman_encode(sym, lengths)
+    assert len(blob) == (C.encoded_bits(freqs, lengths) + 7) // 8
+    assert np.array_equal(C.huffman_decode(blob, lengths, sym.size), sym)
+    q = freqs[freqs > 0] / freqs.sum()
+    entropy = float(-(q * np.log2(q)).sum())
+    assert entropy <= C.encoded_bits(freqs, lengths) / sym.size < entropy + 1
+
+
+def test_huffman_single_symbol_and_errors():
+    lengths = C.huffman_lengths([0, 7, 0])
+    assert lengths.tolist() == [0, 1, 0]
+    assert np.array_equal(C.huffman_decode(C.huffman_encode(np.array([1] * 7), lengths), lengths, 7), [1] * 7)
+    with pytest.raises(ValueError, match="every frequency is 0"):
+        C.huffman_lengths([0, 0])
+    with pytest.raises(ValueError, match="no code"):
+        C.huffman_encode(np.array([0]), lengths)
+    with pytest.raises(ValueError, match="non-negative"):
+        C.huffman_lengths([1, -1])
+
+
+# --- relative indices and bit packing -------------------------------------------------------------------
+
+def test_relative_indices_with_fillers():
+    # 2 bits: symbols 0..2 are gaps 1..3, symbol 3 is a filler advancing 3 positions
+    pos = np.array([0, 1, 4, 11])
+    sym = C.relative_indices(pos, 2)
+    assert sym.tolist() == [0, 0, 2, 3, 3, 0]
+    assert np.array_equal(C.absolute_positions(sym, 2), pos)
+    rng = np.random.default_rng(1)
+    for bits in (1, 3, 5, 8):
+        p = np.sort(rng.choice(5000, 300, replace=False))
+        assert np.array_equal(C.absolute_positions(C.relative_indices(p, bits), bits), p)
+
+
+def test_pack_bits_roundtrip_and_size():
+    v = np.array([5, 0, 7, 3, 1])
+    blob = C.pack_bits(v, 3)
+    assert len(blob) == 2  # 15 bits
+    assert np.array_equal(C.unpack_bits(blob, 3, 5), v)
+
+
+# --- formats: roundtrips and exact byte counts -----------------------------------------------------------
+
+def test_container_exact_size():
+    arrays = {"a": np.zeros((2, 3), np.float32), "bb": np.arange(4, dtype=np.uint16)}
+    blob = C.pack_arrays(arrays)
+    # 8 (magic + count) + [1 + 1 + 2 + 8 + 24] + [1 + 2 + 2 + 4 + 8]
+    assert len(blob) == 8 + 36 + 17 == 8 + sum(C.array_record_bytes(k, v) for k, v in arrays.items())
+    back = C.unpack_arrays(blob)
+    assert all(np.array_equal(back[k], v) and back[k].dtype == v.dtype for k, v in arrays.items())
+
+
+def test_dense_and_csr_exact_bytes_and_roundtrip():
+    w = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]])
+    b = torch.tensor([0.5, -0.5])
+    dense = C.serialize_dense([(w, b)])
+    assert len(dense) == 8 + (3 + 3 + 8 + 24) + (3 + 3 + 4 + 8)
+    csr = C.serialize_csr([(w, b)])
+    # shape uint32 (2,), rowptr uint8 (3,), col uint8 (3,), val float32 (3,), b float32 (2,)
+    expect = 8 + (3 + 7 + 4 + 8) + (3 + 8 + 4 + 3) + (3 + 5 + 4 + 3) + (3 + 5 + 4 + 12) + (3 + 3 + 4 + 8)
+    assert len(csr) == expect
+    for blob, de in ((dense, C.deserialize_dense), (csr, C.deserialize_csr)):
+        (w2, b2), = de(blob)
+        assert torch.equal(w2, w) and torch.equal(b2, b)
+
+
+def test_deep_compression_roundtrip_both_codings():
+    params = _params(3, density=0.2)
+    shared = C.share_weights(params, 3)
+    sizes = {}
+    for huffman in (True, False):
+        blob = C.serialize_deep_compression(shared, index_bits=3, huffman=huffman)
+        back = C.deserialize_deep_compression(blob)
+        sizes[huffman] = len(blob)
+        for s, t in zip(shared, back):
+            assert torch.equal(s.weight(), t.weight()) and torch.equal(s.bias, t.bias)
+    assert sizes[True] != sizes[False]
+
+
+def test_deep_compression_fixed_width_exact_bytes():
+    w = torch.tensor([[0.0, 1.0, 0.0, 3.0]])
+    s = C.SharedLayer(torch.tensor([1.0, 3.0]), torch.tensor([[0, 0, 0, 1]]), w != 0, torch.tensor([0.0]))
+    blob = C.serialize_deep_compression([s], index_bits=2, huffman=False)
+    # positions 1, 3 → gap symbols [1, 1] (2 bits each → 1 byte); codes [0, 1] (1 bit each → 1 byte)
+    names = {"0.shape": (1, 2, 8), "0.n": (1, 2, 8), "0.ib": (1, 1, 1), "0.codebook": (1, 2, 8), "0.b": (1, 1, 4),
+             "0.wcode": (1, 1, 1), "0.icode": (1, 1, 1)}
+    assert len(blob) == 8 + sum(3 + len(k) + 4 * nd + nb for k, (nd, _, nb) in names.items())
+    assert torch.equal(C.deserialize_deep_compression(blob)[0].weight(), w)
+
+
+def test_stream_bits_fixed_widths():
+    shared = C.share_weights(_params(), 3)
+    st = C.stream_bits(shared, index_bits=4)
+    assert st["weight_bits"] == 3.0 and st["index_bits"] >= 4.0
+    assert st["weight_bits_huffman"] <= 3.0 + 1e-9
+
+
+# --- runners ---------------------------------------------------------------------------------------
+
+def test_runners_agree_with_dense():
+    params = _params(5)
+    x = torch.rand(7, 20)
+    ref = C.dense_runner(params)(x)
+    assert ref.shape == (7, 5)
+    assert torch.allclose(C.csr_runner(params)(x), ref, atol=1e-5)
+    t = C.time_runners({"dense": C.dense_runner(params), "csr": C.csr_runner(params)}, x, repeats=2, warmup=1)
+    assert set(t) == {"dense", "csr"} and all(v > 0 for v in t.values())
+    with pytest.raises(ValueError, match="repeats"):
+        C.time_runners({"dense": C.dense_runner(params)}, x, repeats=0)
+
+
+def test_binary_runner_matches_model_and_predict_packed():
+    arch = binary.Architecture(1, 4, (), (8,))
+    model = binary.BinaryNet(2, arch, "xnor").reset_parameters([0, 1])
+    x = torch.rand(64, 16)
+    model.train()
+    model(x)  # BatchNorm statistics
+    model.eval()
+    run = 1
+    ref = model(x)[run]
+    got = C.binary_runner(model, run, "xnor")(x)
+    flt = C.binary_runner(model, run, "float")(x)
+    assert torch.allclose(got, ref, atol=1e-4) and torch.allclose(flt, ref, atol=1e-4)
+    assert torch.allclose(got, binary.predict_packed(model, x, run), atol=1e-4)
+    blob = C.serialize_binary(model, run)
+    assert len(blob) < len(C.pack_arrays(binary.float_state(model, run)))
+    bwn = binary.BinaryNet(1, arch, "bwn").reset_parameters([0]).eval()
+    with pytest.raises(ValueError, match="sign activations"):
+        C.binary_runner(bwn, 0, "xnor")
+
+
+def test_seed_mask_blob_is_smaller_than_dense():
+    model = models.build("lenet_300_100", [0])
+    mask = {k: (torch.rand(l.weight[0].shape) < 0.1).float() for k, l in model.prunable().items()}
+    blob = deconstruct.pack_seed_mask("lenet_300_100", 0, "signed_constant", mask)
+    dense = C.serialize_dense(C.mlp_params(model))
+    assert len(blob) < len(dense) / 30
+
+
+# --- the DC claims' checks can fail -----------------------------------------------------------------
+
+def _summary(**over):
+    m = lambda b, a, ms=5.0: {"bytes": [b] * 3, "test_acc": [a] * 3, "inference_ms": ms, "ratio_vs_dense": ms / 5.0,
+                               "label": "x", "format": "y", "fraction_kept": 1.0}
+    s = {"methods": {"dense": m(1_066_000, 0.970), "dc": m(27_000, 0.969, 2.0), "dc_pq": m(33_000, 0.969, 2.0),
+                     "magnitude": m(133_000, 0.971, 2.5), "supermask": m(24_000, 0.93), "xnor": m(60_000, 0.93, 1.5)},
+         "dc": {"compression": [1_066_000 / 27_000] * 3, "compression_pq": [1_066_000 / 33_000] * 3,
+                "streams": {"weight_bits": 6.0, "weight_bits_huffman": 4.4, "index_bits": 5.0, "index_bits_huffman": 3.7}},
+         "config": {"batch": 1000, "threads": 1}}
+    for path, value in over.items():
+        method, key = path.split("__")
+        s["methods"][method][key] = value
+    return s
+
+
+def test_dc_checks_hold_and_fail():
+    from lotterylib.claims import dc
+    s = _summary()
+    for check in (dc.check_dc1, dc.check_dc2, dc.check_dc3, dc.check_dc4, dc.check_dc5):
+        assert check(s, "quick").holds is True, check.__name__
+    assert dc.check_dc1(_summary(dc__test_acc=[0.96] * 3), "quick").holds is False  # 1 pp loss
+    bigger = _summary(dc__bytes=[40_000] * 3)
+    bigger["dc"]["compression"] = [1_066_000 / 40_000] * 3
+    assert dc.check_dc1(bigger, "quick").holds is False  # 27×
+    assert dc.check_dc2(_summary(dc_pq__bytes=[28_000] * 3), "full").holds is False  # Huffman saves 3.6 %
+    assert dc.check_dc3(_summary(supermask__bytes=[70_000] * 3), "quick").holds is False
+    assert dc.check_dc4(_summary(xnor__ratio_vs_dense=1.2), "quick").holds is False
+    assert dc.check_dc5(_summary(magnitude__ratio_vs_dense=1.05), "quick").holds is False
