@@ -11,12 +11,14 @@ export PYTHONHASHSEED := 0
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 VENDOR := book/_vendor
 BOOK_CACHE ?= $(abspath .cache/lotterylib)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all book test unit notebooks claims bench vendor clean help
+.PHONY: all book test unit browser chromium notebooks claims bench vendor clean help
 all: help
 help:
 	@echo "make book   - set up, execute every chapter (quick profile) and build book/_build/html"
-	@echo "make test   - set up, run the unit tests and execute every chapter as a test"
+	@echo "make test   - set up, build the book, run the unit tests, every chapter as a test and the"
+	@echo "              browser test of the built pages (installs Debian's chromium when missing)"
 	@echo "make bench  - run the benchmarks and write benchmarks/results.json"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -26,15 +28,30 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-# Unit tests and chapters together, two workers, one file per worker (nbval needs a notebook's cells
-# on one worker), one thread each so two workers do not oversubscribe two cores.
-test: $(STAMP)
-	OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$${LOTTERYLIB_CACHE:-$$(mktemp -d)} BOOK_PROFILE=quick \
+# Builds the book (executing every chapter, as `make book` does) into a fresh result cache, then runs
+# the unit tests, every chapter again as a test (nbval; their runs now come from that cache) and the
+# browser test of the built pages (tests/test_browser.py, headless Chromium): two workers, one file per
+# worker (nbval needs a notebook's cells on one worker), one thread each so two workers do not
+# oversubscribe two cores.
+TEST_CACHE := $(abspath .cache/lotterylib-test)
+test: $(STAMP) chromium
+	rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
+	$(MAKE) --no-print-directory book BOOK_CACHE=$(TEST_CACHE)
+	OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium) \
 	  $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 --nbval-lax --nbval-current-env \
 	  -p no:cacheprovider --durations=12 tests $(NOTEBOOKS)
 
 unit: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -q tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -q --ignore tests/test_browser.py tests
+
+# The built book in headless Chromium (no network): every page, the sliders, the search. Needs `make book`.
+browser: $(STAMP) chromium
+	LOTTERYLIB_CHROMIUM=$$(command -v chromium) $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py
+
+# Debian's Chromium for the browser test (Playwright drives it; it never downloads a browser).
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 # JS for widgets and MathJax comes from the npm registry once and is served by the book itself,
 # so the built pages work with no network.
@@ -52,9 +69,10 @@ vendor: $(VENDOR)/.done
 
 # Chapters run once, two at a time, with papermill (failing on any cell error); the claims page is
 # made from the same cached runs; the book is then built from the executed copies without executing again.
+# No progress bars in the book (TQDM_DISABLE): a static page cannot show them.
 book: $(STAMP) $(VENDOR)/.done
-	rm -rf book/notebooks && mkdir -p book/notebooks
-	printf '%s\n' $(NOTEBOOKS) | OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick \
+	rm -rf book/notebooks book/_build && mkdir -p book/notebooks
+	printf '%s\n' $(NOTEBOOKS) | OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick TQDM_DISABLE=1 \
 	  xargs -P 2 -I{} sh -c 'echo "executing {}"; $(PY) -m papermill --log-level ERROR --cwd notebooks "{}" "book/{}" || exit 255'
 	LOTTERYLIB_CACHE=$(BOOK_CACHE) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
 	$(VENV)/bin/jupyter-book build book -W -n --keep-going

@@ -1,0 +1,224 @@
+"""The built book in a real browser: headless Chromium, driven by Playwright, with no network.
+
+Needs ``make book`` first (``make test`` does it) and ``/usr/bin/chromium`` (the Makefile installs
+Debian's when missing). Every page of ``book/_build/html`` is served from a localhost port and checked:
+no console errors, no request to another host, every figure loaded, the math typeset by the book's own
+MathJax, the "Run this chapter" box on chapters, and each static slider/dropdown redrawing its figure.
+The offline search page is checked too, and one chapter's slider from ``file://``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book" / "_build" / "html"
+CHROMIUM = os.environ.get("LOTTERYLIB_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+LOCAL_HOSTS = {"localhost", "127.0.0.1"}
+PAGES = sorted(p.relative_to(BOOK).as_posix() for p in BOOK.rglob("*.html")
+               if not p.relative_to(BOOK).parts[0].startswith("_")) or ["index.html"]
+CHAPTERS = [p for p in PAGES if p.startswith("notebooks/")]
+
+
+@pytest.fixture(scope="module")
+def book() -> Path:
+    if not (BOOK / "index.html").exists() or not (BOOK / "search.html").exists():
+        pytest.fail(f"the built book is missing ({BOOK}): run `make book` first (`make test` does)")
+    return BOOK
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    missing: list[str] = []
+
+    def send_error(self, code, *args, **kwargs):
+        self.missing.append(f"{code} {self.path}")
+        super().send_error(code, *args, **kwargs)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(book: Path):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(book)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        pytest.fail(f"the playwright package is missing ({e}): `make test` installs requirements.txt")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`apt-get install chromium`; "
+                    "`make test` does it) or set LOTTERYLIB_CHROMIUM")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)  # never a downloaded browser
+        yield b
+        b.close()
+
+
+class Page:
+    """A browser tab that records console errors, page errors, failed and non-local requests."""
+
+    def __init__(self, browser, local_schemes=("http", "https")):
+        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.local_schemes = local_schemes
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", lambda r: r.status >= 400 and self.errors.append(f"HTTP {r.status}: {r.url}"))
+        self.page.on("request", self._request)
+
+    def _failed(self, request) -> None:
+        if "ERR_ABORTED" not in (request.failure or ""):  # not cancelled by a navigation (index.html)
+            self.errors.append(f"failed request: {request.url[:120]} {request.failure}")
+
+    def _request(self, request) -> None:
+        u = urlsplit(request.url)
+        if u.scheme in ("data", "blob", "about"):
+            return
+        if u.scheme == "file" and "file" in self.local_schemes:
+            return
+        if u.scheme not in self.local_schemes or u.hostname not in LOCAL_HOSTS:
+            self.foreign.append(request.url)
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def wait_for_math(page) -> dict:
+    """Waits for MathJax to typeset every math element; returns the counts."""
+    count = "() => document.querySelectorAll('.math').length"
+    n = page.evaluate(count)
+    if n:
+        page.wait_for_function(
+            "() => Array.from(document.querySelectorAll('.math')).every(e => e.querySelector('mjx-container'))",
+            timeout=30_000)
+    return page.evaluate("() => ({math: document.querySelectorAll('.math').length, "
+                         "typeset: document.querySelectorAll('mjx-container').length, "
+                         "errors: document.querySelectorAll('mjx-merror').length})")
+
+
+def broken_images(page) -> list[str]:
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=30_000)
+    return page.evaluate("() => Array.from(document.images).filter(i => !(i.naturalWidth > 0))"
+                         ".map(i => i.getAttribute('src').slice(0, 80))")
+
+
+def wait_for_search(page) -> None:
+    page.wait_for_function("() => (document.querySelector('#search-results .search-summary') || {})"
+                           ".textContent?.includes('found')", timeout=30_000)
+
+
+# Moves every control of every static interactive figure on the page to another choice and reports
+# the image source before and after, and the label shown next to the control.
+MOVE_CONTROLS = """async () => {
+  const out = [];
+  for (const fig of document.querySelectorAll('.lotterylib-interactive')) {
+    const img = fig.querySelector('img.lfig-image');
+    for (const el of fig.querySelectorAll('[data-lfig-control]')) {
+      const labels = JSON.parse(el.getAttribute('data-labels'));
+      const before = img.src;
+      const k = (parseInt(el.value, 10) + 1) % labels.length;
+      if (el.tagName === 'SELECT') { el.selectedIndex = k; } else { el.value = String(k); }
+      el.dispatchEvent(new Event('input', {bubbles: true}));
+      el.dispatchEvent(new Event('change', {bubbles: true}));
+      await img.decode();
+      const label = fig.querySelector("output[data-for='" + el.getAttribute('data-lfig-control') + "']");
+      out.push({control: el.getAttribute('data-description'), choices: labels.length,
+                changed: img.src !== before, loaded: img.naturalWidth > 0,
+                label: label ? label.textContent : labels[parseInt(el.value, 10)], expected: labels[k]});
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page(page_path: str, server: str, browser) -> None:
+    tab = Page(browser)
+    missing = len(_Quiet.missing)
+    try:
+        page = tab.page
+        page.goto(server + page_path, wait_until="load")
+        page.wait_for_load_state("networkidle")  # index.html redirects to the first page
+        math = wait_for_math(page)
+        assert math["typeset"] >= math["math"] and math["errors"] == 0, f"math not typeset: {math}"
+        assert not broken_images(page), f"images that did not load: {broken_images(page)}"
+        html = page.content()
+        assert "application/vnd.jupyter.widget-view+json" not in html, \
+            "a widget without a static version (use lotterylib.widgets.interactive_figure)"
+        if page_path in CHAPTERS:
+            box = page.locator(".run-this-chapter")
+            assert box.count() == 1, "no 'Run this chapter' box"
+            name = Path(page_path).stem
+            text = box.text_content()
+            assert f"notebooks/{name}.ipynb" in text and "BOOK_PROFILE=full" in text, text
+            moves = page.evaluate(MOVE_CONTROLS)
+            assert moves, "a chapter without an interactive figure"
+            for m in moves:
+                if m["choices"] > 1:
+                    assert m["changed"] and m["loaded"], f"moving {m['control']} did not redraw: {m}"
+                assert m["label"] == m["expected"], f"label of {m['control']} shows {m['label']}: {m}"
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(200)  # the browser's own requests (the favicon) come after the page's
+        assert not _Quiet.missing[missing:], f"not found on the server: {_Quiet.missing[missing:]}"
+        assert not tab.foreign, f"requests to other hosts: {tab.foreign}"
+        assert not tab.errors, "\n".join(tab.errors + [f"server: {m}" for m in _Quiet.missing])
+    finally:
+        tab.close()
+
+
+def test_search_works_offline(server: str, browser) -> None:
+    tab = Page(browser)
+    try:
+        tab.page.goto(server + "search.html?q=lottery", wait_until="load")
+        wait_for_search(tab.page)
+        tab.page.wait_for_load_state("networkidle")  # the summaries of the results are fetched
+        links = tab.page.eval_on_selector_all("ul.search li a", "as => as.map(a => a.getAttribute('href'))")
+        assert any("02_lottery_ticket" in h for h in links), links
+        assert tab.page.locator("ul.search li p.context").count() > 0, "no result summaries"
+        assert not tab.foreign, f"requests to other hosts: {tab.foreign}"
+        assert not tab.errors, "\n".join(tab.errors + [f"server: {m}" for m in _Quiet.missing])
+    finally:
+        tab.close()
+
+
+def test_slider_and_search_from_file_url(book: Path, browser) -> None:
+    """The same pages opened as files, without a server."""
+    tab = Page(browser, local_schemes=("file",))
+    try:
+        pages = [p for p in CHAPTERS if (book / p).read_text(encoding="utf8").count("lotterylib-interactive")]
+        assert pages, "no chapter with an interactive figure"
+        tab.page.goto((book / pages[0]).as_uri(), wait_until="load")
+        moves = tab.page.evaluate(MOVE_CONTROLS)
+        assert moves and all(m["changed"] for m in moves if m["choices"] > 1), moves
+        assert not tab.foreign and not tab.errors, (tab.foreign, tab.errors)
+        # Search lists the same results from a file; only the summaries under each result are missing
+        # (Sphinx fetches the pages for them, which browsers refuse for file:// URLs).
+        tab.page.goto((book / "search.html").as_uri() + "?q=lottery", wait_until="load")
+        wait_for_search(tab.page)
+        links = tab.page.eval_on_selector_all("ul.search li a", "as => as.map(a => a.getAttribute('href'))")
+        assert any("02_lottery_ticket" in h for h in links), links
+        summary_fetch = ("CORS policy", "Failed to fetch", "net::ERR_FAILED")
+        assert not tab.foreign, f"requests to other hosts: {tab.foreign}"
+        assert not [e for e in tab.errors if not any(s in e for s in summary_fetch)], tab.errors
+    finally:
+        tab.close()
