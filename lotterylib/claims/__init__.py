@@ -40,6 +40,7 @@ class Claim:
     experiment: str
     check: Callable[[Mapping[str, Any], str], Verdict]
     decidable: tuple[str, ...] = PROFILES
+    requires: str = ""  # what a full run needs beyond the repository, e.g. the full CIFAR-10
 
 
 @dataclass
@@ -211,7 +212,8 @@ def run(prefix: str | None, profile: str, seed: int, context: Context | None = N
                 except AwaitingRun as err:
                     summaries[claim.experiment] = err
             got = summaries[claim.experiment]
-            verdict = (Verdict(None, "—", note=str(got)) if isinstance(got, AwaitingRun)
+            needs = f" (needs {claim.requires})" if claim.requires else ""
+            verdict = (Verdict(None, "—", note=str(got) + needs) if isinstance(got, AwaitingRun)
                        else _decide(claim, got, profile))
         records.append(record(claim, verdict, profile, seed))
     return records

@@ -318,7 +318,7 @@ register(Claim("DLT-5", PAPER, "same supermask on signed constants σ·sign(θ�
                "MNIST ≥ 80%; CIFAR Conv-6 ≥ 35%", "dlt", check_dlt5))
 register(Claim("DLT-6", PAPER, "Table 1 untrained accuracies per net, orig init vs signed constant",
                "FC 79.3/86.3, Conv-2 22.3/37.4, Conv-4 23.7/39.7, Conv-6 24.0/41.0", "as DLT-4/5", "dlt", check_dlt6,
-               decidable=("full",)))
+               decidable=("full",), requires="the full CIFAR-10 at $LOTTERYLIB_DATA/cifar-10-batches-py/"))
 register(Claim("DLT-7", PAPER, "learned supermasks (only Bernoulli mask scores trained, straight-through)",
                "FC 95.3% MNIST; Conv-2/4/6 with DWR 66.0/72.5/76.5", "FC ≥ 93%; Conv ≥ 60%", "dlt", check_dlt7))
 register(Claim("DLT-8", PAPER, "untrained accuracy of every criterion's one-shot mask vs Pm", "figure",
