@@ -171,6 +171,12 @@ def batch_indices(n: int, batch_size: int, seeds: Sequence[int]) -> Callable[[in
     return at
 
 
+def _bars_off() -> bool:
+    """``$TQDM_DISABLE`` set: no progress bars. Honoured here because tqdm's notebook bar passes its
+    own ``disable`` and so ignores the variable (the book's static pages cannot show a live bar)."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+
+
 def _use_graph(graph: bool | None, device: torch.device, after_step) -> bool:
     if graph is None:
         return device.type == "cuda" and after_step is None and os.environ.get("LOTTERYLIB_CUDA_GRAPH", "1") != "0"
@@ -249,7 +255,7 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     model.train()
     record(0)
     bar = None
-    if progress and tqdm is not None:
+    if progress and tqdm is not None and not _bars_off():
         bar = tqdm(total=config.iterations, desc=progress if isinstance(progress, str) else f"train ×{runs}",
                    leave=False, mininterval=1.0)
     captured: torch.cuda.CUDAGraph | None = None

@@ -39,7 +39,10 @@ def commands(notebook: str, prefix: str | None, profile: str) -> str:
     """The shell commands (run from the repository root) that execute ``notebook`` in ``profile``."""
     name = PurePosixPath(notebook).name
     lines = [f"BOOK_PROFILE={profile} .venv/bin/papermill --cwd notebooks {notebook} build/{name}"]
-    if prefix:
+    if prefix and profile == "full":
+        # Long runs go through `run`: it resumes from the cache and stores the summary in results/.
+        lines.append(f".venv/bin/python -m lotterylib run --profile full --only {prefix} --device cuda  # or cpu")
+    elif prefix:
         lines.append(f".venv/bin/python -m lotterylib claims --profile {profile} --only {prefix}")
     return "\n".join(lines)
 

@@ -302,7 +302,8 @@ def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
         rows = [r for r in quick if r["id"].split("-")[0] == prefix]
         if not rows:
             continue
-        lines += [f"## {rows[0]['paper'].split(',')[0]}", "", f"Checked in {{doc}}`{chapter}`.", "",
+        lines += [f"## {rows[0]['paper'].split(',')[0]}", "",
+                  f"Checked in {{doc}}`{chapter}`, in its last section, {{ref}}`claims-{prefix.lower()}`.", "",
                   "| claim | the paper says | tolerance | quick profile | full profile |", "|---|---|---|---|---|"]
         for r in rows:
             cells = [r["id"], r["paper_value"], r["tolerance"], cell(r), cell(full_by_id.get(r["id"]))]
