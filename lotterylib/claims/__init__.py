@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -283,7 +284,9 @@ def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
         if r is None:
             return "—"
         if r["holds"] is None:
-            return f"*{r.get('note') or 'undecided'}*"
+            # Commands as code, so that the page shows "--profile", not a typographic dash.
+            note = re.sub(r"(python -m lotterylib [^()]*?)(?= \(|$)", r"`\1`", r.get("note") or "undecided")
+            return f"*{note}*"
         return f"{r['measured']} — {mark[r['holds']]}"
 
     q_held, q_dec = tally(quick)
@@ -302,7 +305,8 @@ def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
         rows = [r for r in quick if r["id"].split("-")[0] == prefix]
         if not rows:
             continue
-        lines += [f"## {rows[0]['paper'].split(',')[0]}", "",
+        title = re.split(r",\s*(?:Fig|Table|§)", rows[0]["paper"])[0]  # "Frankle & Carbin 2019, Fig. 3" → the paper
+        lines += [f"## {title}", "",
                   f"Checked in {{doc}}`{chapter}`, in its last section, {{ref}}`claims-{prefix.lower()}`.", "",
                   "| claim | the paper says | tolerance | quick profile | full profile |", "|---|---|---|---|---|"]
         for r in rows:
