@@ -171,7 +171,7 @@ def _cifar_part(summary: Mapping[str, Any], fn) -> tuple[bool | None, str]:
     if not cifar:
         return None, "CIFAR part undecided: not run in this profile"
     if not cifar.get("available"):  # the summary's note says what was missing where it ran
-        if "subset" in cifar.get("note", ""):
+        if "verified subset:" in cifar.get("note", ""):  # data.load's note for the 4,000-image subset
             return None, "CIFAR part undecided: only the verified CIFAR-10 subset was on disk"
         return None, "CIFAR part undecided: the full CIFAR-10 was not on disk where this ran"
     return fn(cifar)
