@@ -117,7 +117,8 @@ def settings_of(name: str, profile: str, seed: int) -> Any:
     import hashlib
     import inspect
     source = inspect.getsourcefile(EXPERIMENTS[name]) or ""
-    digest = hashlib.sha256(open(source, "rb").read()).hexdigest()[:12] if source else "unknown"
+    from pathlib import Path
+    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12] if source else "unknown"
     return ExperimentKey(name, profile, seed, digest)
 
 

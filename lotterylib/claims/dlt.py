@@ -27,12 +27,11 @@ from ..data import DataError, load
 from ..lottery import LotteryConfig
 from ..train import TrainConfig
 from . import Claim, Context, NotReached, Verdict, experiment, register
+from .lt import CONV_LT  # the LT paper's Conv-2/4/6 iterations, Adam lr and conv rate per round
 
 PAPER = "Zhou et al. 2019"
 QUICK_CRITERIA = ("large_final", "magnitude_increase", "movement", "large_init_large_final", "random", "small_final")
 UNSIGNED = ("reinit", "reshuffle", "constant")
-CONV_LT = {  # LT paper Fig. 2 / uber print_train_command.sh: iterations, Adam lr, conv rate per round
-    "conv2": (20_000, 2e-4, 0.1), "conv4": (25_000, 3e-4, 0.1), "conv6": (30_000, 3e-4, 0.15)}
 
 
 @dataclass(frozen=True)
