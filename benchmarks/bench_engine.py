@@ -95,7 +95,7 @@ def run() -> list[dict]:
     # One thread by default: on a small shared machine two threads can collapse under load.
     threads = configure_threads(int(os.environ.get("BENCH_THREADS", "1")))
     repeats = int(os.environ.get("BENCH_REPEATS", "3"))
-    records = measure(torch.device("cpu"), repeats, 300, {"eager": {1: 300, 8: 300, 32: 300, 128: 50}})
+    records = measure(torch.device("cpu"), repeats, 1000, {"eager": {1: 1000, 8: 300, 32: 300, 128: 100}})
     for r in records:
         r["threads"] = threads
     return records

@@ -9,6 +9,7 @@ are recorded, so the early-stopping iteration (minimum validation loss, as in th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .allocator import keep_freed_memory
 from .data import Dataset, Split
 
 try:
@@ -204,11 +206,17 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     order through an on-device step counter, so the loop never waits for the host; the same step
     body runs eagerly on the CPU. If capture fails, training goes on eagerly with a warning.
     """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    # On the CPU, big per-step tensors would otherwise be mmap'd and page-faulted afresh every step.
+    with keep_freed_memory() if device.type == "cpu" else contextlib.nullcontext():
+        return _train(model, data, config, data_seeds, device, progress, trainable, after_step, graph)
+
+
+def _train(model, data, config, data_seeds, device, progress, trainable, after_step, graph) -> History:
     runs = len(data_seeds)
     model_runs = getattr(model, "runs", runs)
     if model_runs != runs:
         raise ValueError(f"model has {model_runs} runs but {runs} data seeds were given")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     params = trainable(model) if trainable else [p for p in model.parameters() if p.requires_grad]
     if not params:
