@@ -80,3 +80,24 @@ def test_scoreboard_lists_every_claim_with_its_status(tmp_path):
     for r in records:
         assert f"| {r['id']} |" in page
     assert "python -m lotterylib run --profile full --only LT" in page and "notebooks/02_lottery_ticket" in page
+
+
+def _dlt_imp(acc_at: dict[int, dict[str, float]]) -> dict:
+    """A DLT summary's ``imp`` table with rounds 7 (Pm 21 %) and 12 (Pm 7 %) only: a run cut short."""
+    rounds = [0, 7, 12]
+    acc: dict = {}
+    for rnd, by_name in acc_at.items():
+        for name, a in by_name.items():
+            acc.setdefault(name, {})[str(rnd)] = [a, a, a]
+    return {"imp": {"rounds": rounds, "weights_remaining": [1.0, 0.8 ** 7, 0.8 ** 12], "acc": acc},
+            "complete": False}
+
+
+def test_dlt1_on_a_run_cut_short_is_judged_on_the_points_it_reached():
+    from lotterylib.claims import dlt
+    good = {"large_final": 0.983, "magnitude_increase": 0.983, "movement": 0.981, "random": 0.97, "small_final": 0.9}
+    verdict = dlt.check_dlt1(_dlt_imp({7: good, 12: good}), "full")
+    assert verdict.holds is None and "Pm 3.6% not reached" in verdict.note and "Pm 21.0%" in verdict.measured
+    bad = dict(good, random=0.99)  # random above the tickets at Pm 7 %: decided, whatever Pm 3.6 % shows
+    verdict = dlt.check_dlt1(_dlt_imp({7: good, 12: bad}), "full")
+    assert verdict.holds is False and "ordering fails" in verdict.measured

@@ -232,8 +232,12 @@ def table(records: list[dict]) -> str:
     def mark(h):
         return "yes" if h is True else "NO" if h is False else "n/a"
     rows = [("id", "paper says", "measured", "tolerance", "holds")]
-    rows += [(r["id"], r["paper_value"], r["measured"] if r["holds"] is not None else r["note"] or "—",
-              r["tolerance"], mark(r["holds"])) for r in records]
+    def measured(r):
+        if r["holds"] is not None:
+            return r["measured"]
+        partial = r["measured"] not in ("", "—")  # an undecided claim may still show what was measured
+        return f"{r['note'] or 'undecided'}: {r['measured']}" if partial else r["note"] or "—"
+    rows += [(r["id"], r["paper_value"], measured(r), r["tolerance"], mark(r["holds"])) for r in records]
     widths = [min(limit, max(len(str(row[i])) for row in rows)) for i, limit in enumerate((8, 44, 78, 32, 5))]
     lines = []
     for row in rows:
@@ -287,7 +291,8 @@ def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
         if r["holds"] is None:
             # Commands as code, so that the page shows "--profile", not a typographic dash.
             note = re.sub(r"(python -m lotterylib [^()]*?)(?= \(|$)", r"`\1`", r.get("note") or "undecided")
-            return f"*{note}*"
+            partial = r["measured"] not in ("", "—")
+            return f"*{note}*" + (f": {r['measured']}" if partial else "")
         return f"{r['measured']} — {mark[r['holds']]}"
 
     q_held, q_dec = tally(quick)

@@ -179,11 +179,17 @@ def _cifar_part(summary: Mapping[str, Any], fn) -> tuple[bool | None, str]:
 # --- checks -------------------------------------------------------------------------------------
 
 def check_dlt1(summary: Mapping[str, Any], profile: str) -> Verdict:
+    """The criteria ordering at each target Pm. A run that stopped early is judged on the points it
+    reached: one that fails there decides the claim; if all reached points hold, it stays undecided."""
     quick = profile == "quick"
     targets = (0.07,) if quick else (0.21, 0.07, 0.036)
-    parts, ok, value = [], True, None
+    parts, missing, ok, value = [], [], True, None
     for pm in targets:
-        rnd = _nearest_round(summary, pm, ("large_final", "random"))
+        try:
+            rnd = _nearest_round(summary, pm, ("large_final", "random"))
+        except NotReached:
+            missing.append(f"{100 * pm:.1f}%")
+            continue
         a = {n: _acc(summary, n, rnd) for n in ("large_final", "magnitude_increase", "movement", "random", "small_final")}
         if quick:
             holds = a["large_final"] > a["random"] and a["magnitude_increase"] > a["random"] > a["small_final"]
@@ -191,9 +197,15 @@ def check_dlt1(summary: Mapping[str, Any], profile: str) -> Verdict:
             holds = (min(a["large_final"], a["magnitude_increase"]) >= a["movement"] > a["random"] > a["small_final"])
         ok &= holds
         value = min(a["large_final"], a["magnitude_increase"]) - a["random"] if value is None else value
-        parts.append(f"Pm {100 * _pm(summary, rnd):.1f}%: {_fmt(a)}")
+        parts.append(f"Pm {100 * _pm(summary, rnd):.1f}%: {_fmt(a)}" + ("" if holds else " (ordering fails)"))
+    if not parts:
+        raise NotReached(f"no round near Pm {', '.join(missing)} with results for large_final, random")
     note = ("quick: large_final, magnitude_increase > random > small_final at Pm≈7% (1 seed, 1,000 it); "
             "the movement ordering and three Pm values in full") if quick else ""
+    if missing and ok:
+        done = "" if summary.get("complete", True) else " (the run stopped early)"
+        return Verdict(None, "; ".join(parts), value,
+                       f"holds at every Pm reached; Pm {', '.join(missing)} not reached{done}")
     return Verdict(bool(ok), "; ".join(parts), value, note)
 
 
