@@ -133,6 +133,11 @@ class ResultCache:
     def path(self, config: Any, *parts: str) -> Path:
         return self.root.joinpath(*parts, config_name(config))
 
+    def partial(self, config: Any, *parts: str) -> Path:
+        """Where a computation of ``config`` keeps its mid-run checkpoint (next to the entry it will make)."""
+        path = self.path(config, *parts)
+        return path.with_name(path.name + ".partial.pt")
+
     def get(self, config: Any, *parts: str) -> Entry | None:
         """The verified entry for ``config``, or None when absent or corrupt (corrupt ones are removed)."""
         path = self.path(config, *parts)

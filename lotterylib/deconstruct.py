@@ -316,7 +316,8 @@ def run_criteria(config: DeconstructConfig, data: Dataset, rounds: int, *, cache
             model = _population(lc, groups)
             names = list(config.criteria) + list(variants)
             history = train(model, data, lc.train, lottery.data_seeds(lc, rnd) * len(names), device=device,
-                            progress=f"round {rnd} ×{len(names)}" if progress else False)
+                            progress=f"round {rnd} ×{len(names)}" if progress else False,
+                            checkpoint=cache.partial(key, "dlt"))
             finals = {k: weightfn.stored(l).detach().cpu() for k, l in model.prunable().items()}
             final_now = {c: {k: finals[k][i * n:(i + 1) * n].clone() for k in finals}
                          for i, c in enumerate(config.criteria)}
@@ -583,7 +584,8 @@ def train_supermask(config: SupermaskConfig, data: Dataset, *, cache: ResultCach
             model = supermask_model(config)
             history = train(model, data, config.train, [derive(s, "data", "supermask") for s in config.seeds],
                             device=device, trainable=score_parameters,
-                            progress=f"supermask {config.method}" if progress else False)
+                            progress=f"supermask {config.method}" if progress else False,
+                            checkpoint=cache.partial(config, "supermask"))
         kept = fraction_kept(model)
         return {"history": history.to_json(), "test_acc": history.early_stop_test_acc().tolist(),
                 "final_test_acc": history.test_acc[:, -1].tolist(), "fraction_kept": kept.tolist(),

@@ -123,11 +123,11 @@ def _population(config: LotteryConfig, mask: dict, variants: Sequence[str], rnd:
 
 
 def _train_variants(config: LotteryConfig, data: Dataset, mask: dict, variants: Sequence[str], rnd: int,
-                    device, progress) -> tuple[dict[str, History], dict[str, torch.Tensor]]:
+                    device, progress, checkpoint=None) -> tuple[dict[str, History], dict[str, torch.Tensor]]:
     model = _population(config, mask, variants, rnd)
     n = len(config.seeds)
     history = train(model, data, config.train, data_seeds(config, rnd) * len(variants), device=device,
-                    progress=f"round {rnd}" if progress else False)
+                    progress=f"round {rnd}" if progress else False, checkpoint=checkpoint)
     final = {k: weightfn.stored(l).detach()[:n].cpu().clone() for k, l in model.prunable().items()}
     return {v: history.select(slice(i * n, (i + 1) * n)) for i, v in enumerate(variants)}, final
 
@@ -169,7 +169,8 @@ def run_imp(config: LotteryConfig, data: Dataset, rounds: int, *, cache: ResultC
                 break
             start = time.time()
             variants = ["ticket"] + (list(config.controls) if rnd > 0 else [])
-            histories, final = _train_variants(config, data, mask, variants, rnd, device, progress)
+            histories, final = _train_variants(config, data, mask, variants, rnd, device, progress,
+                                               cache.partial(key, "imp"))
             result = Round(rnd, float(masks.weights_remaining(mask).mean()), histories, time.time() - start)
             state = {"final": final, "mask": {k: m.bool() for k, m in mask.items()}}
 
@@ -227,7 +228,7 @@ def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, 
     pop = models.build(config.model, init_seeds(config) * len(rounds))
     masks.attach_masks(pop, masks.stack(targets))
     history = train(pop, data, config.train, data_seeds(config, 0) * len(rounds), device=device,
-                    progress="one-shot" if progress else False)
+                    progress="one-shot" if progress else False, checkpoint=cache.partial(key, "oneshot"))
     seconds = time.time() - start
     out = [Round(r, float(masks.weights_remaining(t).mean()), {"oneshot": history.select(slice(i * n, (i + 1) * n))},
                  seconds / len(rounds)) for i, (r, t) in enumerate(zip(rounds, targets))]

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -192,7 +194,8 @@ def _use_graph(graph: bool | None, device: torch.device, after_step) -> bool:
 def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequence[int], *,
           device: str | torch.device | None = None, progress: bool | str = True,
           trainable: Callable[[nn.Module], list[nn.Parameter]] | None = None,
-          after_step: Callable[[nn.Module], None] | None = None, graph: bool | None = None) -> History:
+          after_step: Callable[[nn.Module], None] | None = None, graph: bool | None = None,
+          checkpoint: str | os.PathLike | None = None, checkpoint_every_s: float | None = None) -> History:
     """Train every run of ``model`` for ``config.iterations`` steps; return the curves.
 
     ``model``: a population (see :mod:`lotterylib.models`) whose forward maps (N, B, ...) → (N, B, C).
@@ -205,14 +208,21 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     given or ``LOTTERYLIB_CUDA_GRAPH=0``). A step reads its batch from an on-device copy of the epoch's
     order through an on-device step counter, so the loop never waits for the host; the same step
     body runs eagerly on the CPU. If capture fails, training goes on eagerly with a warning.
+    ``checkpoint``: a file where, at an evaluation at least ``checkpoint_every_s`` seconds (default
+    ``$LOTTERYLIB_CHECKPOINT_SECONDS``, else 300) after the last save, the whole training state is saved (weights and weight-function buffers, optimizer,
+    RNG, curves so far). A later call with the same file resumes there, and on the
+    CPU finishes exactly as an uninterrupted run would (tested); the file is removed when training
+    ends. Weight functions that keep their own ``torch.Generator`` do not resume it.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     # On the CPU, big per-step tensors would otherwise be mmap'd and page-faulted afresh every step.
     with keep_freed_memory() if device.type == "cpu" else contextlib.nullcontext():
-        return _train(model, data, config, data_seeds, device, progress, trainable, after_step, graph)
+        return _train(model, data, config, data_seeds, device, progress, trainable, after_step, graph,
+                      checkpoint, checkpoint_every_s)
 
 
-def _train(model, data, config, data_seeds, device, progress, trainable, after_step, graph) -> History:
+def _train(model, data, config, data_seeds, device, progress, trainable, after_step, graph,
+           checkpoint, checkpoint_every_s) -> History:
     runs = len(data_seeds)
     model_runs = getattr(model, "runs", runs)
     if model_runs != runs:
@@ -261,7 +271,14 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
         since = 0
 
     model.train()
-    record(0)
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    if checkpoint_every_s is None:
+        checkpoint_every_s = float(os.environ.get("LOTTERYLIB_CHECKPOINT_SECONDS", "300"))
+    fingerprint = {"runs": runs, "data_seeds": [int(x) for x in data_seeds], "config": repr(config)}
+    start = _resume(checkpoint, fingerprint, model, optimizer, iters, curves, device)
+    if start == 0:
+        record(0)
+    last_save = time.monotonic()
     bar = None
     if progress and tqdm is not None and not _bars_off():
         bar = tqdm(total=config.iterations, desc=progress if isinstance(progress, str) else f"train ×{runs}",
@@ -269,11 +286,13 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
     captured: torch.cuda.CUDAGraph | None = None
     warmup = 3  # eager steps before capture: they allocate optimizer state and warm cuBLAS
     done_since_bar = 0
-    for s in range(config.iterations):
+    if bar is not None:
+        bar.update(start)
+    for s in range(start, config.iterations):
         epoch, pos = divmod(s, order.per_epoch)
-        if pos == 0:
+        if pos == 0 or s == start:
             epoch_batches.copy_(order.epoch(epoch).to(device))
-            position.zero_()
+            position.fill_(pos)
         if captured is not None:
             captured.replay()
         elif use_graph:
@@ -283,7 +302,7 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
                 optimizer.zero_grad(set_to_none=True)
                 step()
             torch.cuda.current_stream(device).wait_stream(side)
-            if s + 1 >= warmup:
+            if s + 1 - start >= warmup:
                 captured = _capture(step, optimizer, device)
                 use_graph = captured is not None
         else:
@@ -298,8 +317,14 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
             if bar is not None:
                 bar.update(done_since_bar)
                 done_since_bar = 0
+            if checkpoint is not None and s + 1 < config.iterations \
+                    and time.monotonic() - last_save >= checkpoint_every_s:
+                _save(checkpoint, fingerprint, s + 1, model, optimizer, iters, curves)
+                last_save = time.monotonic()
     if bar is not None:
         bar.close()
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     stack = lambda xs: torch.stack(xs, 1).double().cpu().numpy()  # noqa: E731  (the loop's only host sync)
     return History(np.asarray(iters), *(stack(c) for c in curves))
 
@@ -316,3 +341,50 @@ def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer, device:
         torch.cuda.synchronize(device)
         return None
     return graph
+
+
+def _save(path: Path, fingerprint: dict, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+          iters: list[int], curves: list[list[Tensor]]) -> None:
+    """Write the training state after ``step`` steps, atomically (a temp file, then a rename)."""
+    state = {"fingerprint": fingerprint, "step": step, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "iters": list(iters),
+             "curves": [torch.stack(c).cpu() for c in curves], "rng": torch.get_rng_state(),
+             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _resume(path: Path | None, fingerprint: dict, model: nn.Module, optimizer: torch.optim.Optimizer,
+            iters: list[int], curves: list[list[Tensor]], device: torch.device) -> int:
+    """Load a checkpoint written by :func:`_save` into the fresh training state; return its step (0: none).
+
+    The batch order is not stored: a fresh :class:`BatchOrder` draws the same epochs from the seeds.
+
+    An unreadable file is set aside with a warning (training starts over); one written by another
+    run (other seeds, config or population) is an error, since going on would silently mix runs.
+    """
+    if path is None or not path.exists():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state["step"], state["fingerprint"]  # noqa: B018 - a truncated file lacks them
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint: start over, keep the file
+        bad = path.with_name(path.name + ".corrupt")
+        os.replace(path, bad)
+        warnings.warn(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); moved it to {bad} "
+                      "and training from the start")
+        return 0
+    if state["fingerprint"] != fingerprint:
+        raise ValueError(f"checkpoint {path} belongs to another run ({state['fingerprint']}, not {fingerprint}); "
+                         "delete it to start this one afresh")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    iters[:] = state["iters"]
+    for curve, saved in zip(curves, state["curves"]):
+        curve[:] = list(saved.to(device).unbind(0))
+    torch.set_rng_state(state["rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return int(state["step"])

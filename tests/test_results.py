@@ -3,7 +3,9 @@
 import json
 import time
 
+import numpy as np
 import pytest
+import torch
 
 from lotterylib import claims, lottery, results
 from lotterylib.claims import lt
@@ -55,3 +57,33 @@ def test_imp_stops_at_the_deadline_and_resumes(mnist_small, tmp_path):
     assert lottery.run_imp(cfg, mnist_small, 2, cache=cache, progress=False, deadline=time.time() - 1) == []
     done = lottery.run_imp(cfg, mnist_small, 2, cache=cache, progress=False, deadline=time.time() + 600)
     assert [r.round for r in done] == [0, 1, 2]
+
+
+def test_imp_interrupted_inside_a_round_resumes_there(mnist_small, tmp_path, monkeypatch):
+    from lotterylib import train as engine
+    from lotterylib.cache import ResultCache
+    cfg = lottery.LotteryConfig(train=TrainConfig(iterations=60, batch_size=20, eval_every=10), seeds=(0, 1),
+                                controls=("reinit",))
+    ref = lottery.run_imp(cfg, mnist_small, 1, cache=ResultCache(tmp_path / "whole"), progress=False)
+
+    monkeypatch.setenv("LOTTERYLIB_CHECKPOINT_SECONDS", "0")
+    cache = ResultCache(tmp_path / "cut")
+    evaluate, calls = engine.evaluate, {"n": 0}
+
+    def interrupted(*args, **kwargs):  # round 0 evaluates 2 × 7 times; stop in round 1, after step 30
+        calls["n"] += 1
+        if calls["n"] == 14 + 9:
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lottery.run_imp(cfg, mnist_small, 1, cache=cache, progress=False)
+    partial = cache.partial(lottery.ImpRound(cfg, 1), "imp")
+    assert partial.exists() and torch.load(partial, weights_only=True)["step"] == 30
+    monkeypatch.setattr(engine, "evaluate", evaluate)
+    got = lottery.run_imp(cfg, mnist_small, 1, cache=cache, progress=False)
+    assert not partial.exists()
+    for a, b in zip(got, ref):
+        for name in b.histories:
+            np.testing.assert_array_equal(a.histories[name].val_loss, b.histories[name].val_loss)

@@ -83,3 +83,79 @@ def test_cuda_graph_needs_cuda(mnist_small):
     model = models.build("lenet_300_100", [0])
     with pytest.raises(ValueError, match="CUDA"):
         train.train(model, mnist_small, train.TrainConfig(iterations=2), [0], graph=True, progress=False)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _stop_after(steps: int):
+    count = {"n": 0}
+
+    def after_step(model):
+        count["n"] += 1
+        if count["n"] == steps:
+            raise _Interrupt
+
+    return after_step
+
+
+def _masked_pair(seeds):
+    model = models.build("lenet_300_100", seeds)
+    mask = masks.magnitude({k: weightfn.stored(l).detach() for k, l in model.prunable().items()}, 0.5)
+    return masks.attach_masks(model, mask)
+
+
+def _sampled_pair(seeds):
+    """A learned-supermask population: its forward draws from the global RNG on every step."""
+    model = models.build("lenet_300_100", seeds)
+    weightfn.attach_each(model.prunable().items(),
+                         lambda name, layer: weightfn.SampledMask(torch.zeros_like(weightfn.stored(layer))))
+    return model
+
+
+def _scores(model):
+    return [p for n, p in model.named_parameters() if n.endswith("scores")]
+
+
+@pytest.mark.parametrize("build, trainable", [(_masked_pair, None), (_sampled_pair, _scores)])
+def test_an_interrupted_run_resumes_from_its_checkpoint_exactly(mnist_small, tmp_path, build, trainable):
+    # 100 batches per epoch: the checkpoint (step 100) and the interruption (step 130) fall in
+    # different epochs, so the resumed run must pick up the batch order mid-way.
+    cfg = train.TrainConfig(iterations=250, batch_size=20, eval_every=50)
+    seeds = [3, 4]
+    kw = dict(progress=False, trainable=trainable)
+    torch.manual_seed(0)
+    whole = build(seeds)
+    ref = train.train(whole, mnist_small, cfg, seeds, after_step=lambda m: None, **kw)
+
+    ckpt = tmp_path / "round.partial.pt"
+    torch.manual_seed(0)
+    with pytest.raises(_Interrupt):
+        train.train(build(seeds), mnist_small, cfg, seeds, after_step=_stop_after(130), checkpoint=ckpt,
+                    checkpoint_every_s=0, **kw)
+    assert ckpt.exists()
+    torch.manual_seed(1)  # a new process: the global RNG is wherever it is; the checkpoint restores it
+    fresh = build(seeds)  # and it rebuilds the population from its seeds
+    got = train.train(fresh, mnist_small, cfg, seeds, after_step=lambda m: None, checkpoint=ckpt,
+                      checkpoint_every_s=0, **kw)
+    assert not ckpt.exists(), "a finished run removes its checkpoint"
+    np.testing.assert_array_equal(got.iterations, ref.iterations)
+    for a, b in zip((got.val_loss, got.test_acc, got.train_loss), (ref.val_loss, ref.test_acc, ref.train_loss)):
+        np.testing.assert_array_equal(a, b)
+    for (name, a), b in zip(fresh.state_dict().items(), whole.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_checkpoint_of_another_run_is_refused_and_a_corrupt_one_set_aside(mnist_small, tmp_path):
+    cfg = train.TrainConfig(iterations=120, batch_size=20, eval_every=50)
+    ckpt = tmp_path / "c.pt"
+    with pytest.raises(_Interrupt):
+        train.train(_masked_pair([1, 2]), mnist_small, cfg, [1, 2], progress=False, after_step=_stop_after(60),
+                    checkpoint=ckpt, checkpoint_every_s=0)
+    with pytest.raises(ValueError, match="belongs to another run"):
+        train.train(_masked_pair([1, 5]), mnist_small, cfg, [1, 5], progress=False, checkpoint=ckpt)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="unreadable"):
+        h = train.train(_masked_pair([1, 2]), mnist_small, cfg, [1, 2], progress=False, checkpoint=ckpt)
+    assert h.iterations[0] == 0 and (tmp_path / "c.pt.corrupt").exists()
