@@ -132,7 +132,16 @@ def _run(args) -> int:
         except DataError as err:
             return _fail(str(err))
         complete = bool(summary.get("complete", True))
-        where = results.save(name, args.profile, args.seed, claims.settings_of(name, args.profile, args.seed), summary,
+        settings = claims.settings_of(name, args.profile, args.seed)
+        try:
+            stored = results.load(name, args.profile, args.seed, settings, args.results)
+        except ResultsError:
+            stored = None  # unreadable: replaced below
+        if results.further_along(stored, summary, complete):
+            print(f"{name}: stopped at the deadline after {summary.get('rounds_done')} rounds; kept the stored result, "
+                  f"which went further ({results.path(name, args.profile, args.seed, settings, args.results)})")
+            continue
+        where = results.save(name, args.profile, args.seed, settings, summary,
                              provenance(args.device, time.time() - start), complete, args.results)
         print(f"{name}: {'complete' if complete else 'stopped at the deadline'} in {time.time() - start:.0f} s → {where}")
     context.compute = False

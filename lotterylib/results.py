@@ -73,3 +73,13 @@ def load(experiment: str, profile: str, seed: int, settings: Any,
     if not isinstance(record, dict) or record.get("config_hash") != config_hash(settings) or "summary" not in record:
         raise ResultsError(f"committed result {target} does not hold the summary of these settings; delete it and rerun")
     return record
+
+
+def further_along(stored: dict | None, summary: dict, complete: bool) -> bool:
+    """Whether a ``stored`` record went further than a new run (``summary``, ``complete``) of the same
+    settings: then the new one must not replace it (a short CPU session after a longer GPU run)."""
+    if stored is None or complete:
+        return False
+    if stored.get("complete"):
+        return True
+    return stored["summary"].get("rounds_done", -1) > summary.get("rounds_done", -1)

@@ -87,3 +87,12 @@ def test_imp_interrupted_inside_a_round_resumes_there(mnist_small, tmp_path, mon
     for a, b in zip(got, ref):
         for name in b.histories:
             np.testing.assert_array_equal(a.histories[name].val_loss, b.histories[name].val_loss)
+
+
+def test_a_shorter_run_never_replaces_a_stored_result_that_went_further():
+    stored = {"complete": False, "summary": {"rounds_done": 12}}
+    assert results.further_along(stored, {"rounds_done": 3}, complete=False)
+    assert not results.further_along(stored, {"rounds_done": 13}, complete=False)
+    assert not results.further_along(stored, {"rounds_done": 3}, complete=True)
+    assert results.further_along({"complete": True, "summary": {}}, {"rounds_done": 14}, complete=False)
+    assert not results.further_along(None, {"rounds_done": 0}, complete=False)
