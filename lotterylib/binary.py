@@ -40,13 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import bitpack, weightfn
-from .models import (
-    PopulationModel,
-    StackedConv2d,
-    StackedLinear,
-    from_grouped,
-    to_grouped,
-)
+from .models import PopulationModel, StackedConv2d, StackedLinear, conv_fc_forward
 from .train import TrainConfig
 from .weightfn import straight_through
 
@@ -285,17 +279,7 @@ class BinaryNet(PopulationModel):
             x = x.reshape(x.shape[0], *shape).unsqueeze(0).expand(self.runs, -1, -1, -1, -1)
         if x.shape[0] != self.runs:
             raise ValueError(f"input has {x.shape[0]} runs, the model {self.runs}")
-        x = to_grouped(x)
-        for block, pool in zip(self.convs, self.pools):
-            x = F.relu(block(x))
-            if pool:
-                x = F.max_pool2d(x, 2)
-        x = from_grouped(x, self.runs)
-        for i, block in enumerate(self.fcs):
-            x = block(x)
-            if i < len(self.fcs) - 1:
-                x = F.relu(x)
-        return x
+        return conv_fc_forward(x, self.convs, self.pools, self.fcs, self.runs)
 
     def binarized_layers(self) -> dict[str, nn.Module]:
         """Name → layer for the layers whose weights (and inputs) the method quantises."""

@@ -181,17 +181,27 @@ class ConvNet(PopulationModel):
         """x: (B, C, H, W) shared or (N, B, C, H, W) per run → logits (N, B, classes)."""
         if x.shape[-3] != self.in_channels:
             raise ValueError(f"expected {self.in_channels}-channel images, got shape {tuple(x.shape)}")
-        x = to_grouped(x)
-        for i, conv in enumerate(self.convs):
-            x = F.relu(conv(x))
-            if i % 2 == 1:
-                x = F.max_pool2d(x, 2)
-        x = from_grouped(x, self.runs)
-        for i, fc in enumerate(self.fcs):
-            x = fc(x)
-            if i < len(self.fcs) - 1:
-                x = F.relu(x)
-        return x
+        return conv_fc_forward(x, self.convs, [i % 2 == 1 for i in range(len(self.convs))], self.fcs, self.runs)
+
+
+def conv_fc_forward(x: Tensor, convs: Sequence[nn.Module], pooled: Sequence[bool], fcs: Sequence[nn.Module],
+                    runs: int) -> Tensor:
+    """The Conv-k body shared by every conv population: ReLU convs on the grouped layout, a 2×2
+    max-pool after those marked in ``pooled``, then ReLU FCs with the last one's logits left as is.
+
+    x: (N, B, C, H, W) per run or (B, C, H, W) shared → (N, B, classes).
+    """
+    x = to_grouped(x)
+    for conv, pool in zip(convs, pooled):
+        x = F.relu(conv(x))
+        if pool:
+            x = F.max_pool2d(x, 2)
+    x = from_grouped(x, runs)
+    for i, fc in enumerate(fcs):
+        x = fc(x)
+        if i < len(fcs) - 1:
+            x = F.relu(x)
+    return x
 
 
 ARCHITECTURES = {
