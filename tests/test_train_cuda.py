@@ -42,3 +42,38 @@ def test_graph_is_the_default_on_cuda_and_refuses_hooks(mnist_small):
     with pytest.raises(ValueError, match="after_step"):
         train.train(model, mnist_small, train.TrainConfig(iterations=5), [0], device="cuda", graph=True,
                     after_step=lambda m: None, progress=False)
+
+
+def test_graph_run_resumes_from_a_checkpoint(mnist_small, tmp_path, monkeypatch):
+    seeds = [3, 4]
+    cfg = train.TrainConfig(iterations=250, batch_size=20, eval_every=50)
+
+    def build():
+        model = models.build("lenet_300_100", seeds)
+        return masks.attach_masks(model, masks.magnitude(
+            {k: weightfn.stored(l).detach() for k, l in model.prunable().items()}, 0.5))
+
+    whole = build()
+    ref = train.train(whole, mnist_small, cfg, seeds, device="cuda", graph=True, progress=False)
+    ckpt = tmp_path / "c.pt"
+    evaluate, calls = train.evaluate, {"n": 0}
+
+    def interrupted(*args, **kwargs):  # two evaluations per record: stop at step 150's
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(build(), mnist_small, cfg, seeds, device="cuda", graph=True, progress=False, checkpoint=ckpt,
+                    checkpoint_every_s=0)
+    monkeypatch.setattr(train, "evaluate", evaluate)
+    assert torch.load(ckpt, weights_only=True)["step"] == 100
+    fresh = build()
+    got = train.train(fresh, mnist_small, cfg, seeds, device="cuda", graph=True, progress=False, checkpoint=ckpt,
+                      checkpoint_every_s=0)
+    np.testing.assert_allclose(got.val_loss, ref.val_loss, rtol=1e-4, atol=1e-5)
+    for name, layer in fresh.prunable().items():
+        torch.testing.assert_close(weightfn.stored(layer).cpu(), weightfn.stored(whole.prunable()[name]).cpu(),
+                                   atol=1e-4, rtol=1e-4)
