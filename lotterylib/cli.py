@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--deadline-minutes", type=float, default=None,
                    help="stop before a round that would end later; rerun to resume from the cache")
     r.add_argument("--results", default=None, help="results folder (default: results/ or $LOTTERYLIB_RESULTS)")
+    r.add_argument("--again", action="store_true", help="rerun experiments whose stored result is complete")
     r.add_argument("--data-root", default=None)
     r.add_argument("--cache", default=None)
     r.add_argument("--device", default="cpu")
@@ -127,16 +128,20 @@ def _run(args) -> int:
                              results=args.results)
     for name in dict.fromkeys(c.experiment for c in chosen):
         start = time.time()
-        try:
-            summary = claims.EXPERIMENTS[name](args.profile, args.seed, context)
-        except DataError as err:
-            return _fail(str(err))
-        complete = bool(summary.get("complete", True))
         settings = claims.settings_of(name, args.profile, args.seed)
         try:
             stored = results.load(name, args.profile, args.seed, settings, args.results)
         except ResultsError:
             stored = None  # unreadable: replaced below
+        if stored is not None and stored.get("complete") and not args.again:
+            print(f"{name}: stored result is complete ({results.path(name, args.profile, args.seed, settings, args.results)}"
+                  f"); skipped, --again reruns it")
+            continue
+        try:
+            summary = claims.EXPERIMENTS[name](args.profile, args.seed, context)
+        except DataError as err:
+            return _fail(str(err))
+        complete = bool(summary.get("complete", True))
         if results.further_along(stored, summary, complete):
             print(f"{name}: stopped at the deadline after {summary.get('rounds_done')} rounds; kept the stored result, "
                   f"which went further ({results.path(name, args.profile, args.seed, settings, args.results)})")

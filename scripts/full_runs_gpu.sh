@@ -6,7 +6,8 @@
 # Runs, in order of value, each under a deadline so the whole script ends within SECONDS (default
 # 3600): the CUDA-graph equivalence test, the engine benchmark, the LT experiment (IMP rounds first,
 # then one-shot), the DLT experiment (supermasks first, then criteria rounds). Everything finished is
-# kept: the result cache resumes an interrupted experiment, and `results/` plus
+# kept: the result cache resumes an interrupted experiment, an experiment whose committed result is
+# complete is skipped (`lotterylib run --again` reruns it), and `results/` plus
 # benchmarks/results.json are packed into OUT_DIR/results.tgz after every stage.
 # Needs the MNIST files under $LOTTERYLIB_DATA (default: ./.data) and a python with torch, numpy, tqdm.
 set -u
@@ -31,9 +32,11 @@ if ! $py -m pytest -q -p no:cacheprovider tests/test_train_cuda.py; then
   export LOTTERYLIB_CUDA_GRAPH=0
 fi
 
-echo "== engine benchmark"
-$py -m benchmarks.run engine_gpu
-pack
+if [ "${BENCH:-1}" != 0 ]; then  # BENCH=0: keep the device time for the runs
+  echo "== engine benchmark"
+  $py -m benchmarks.run engine_gpu
+  pack
+fi
 
 echo "== LT, $profile profile ($(left) s left)"
 $py -m lotterylib run --profile "$profile" --only LT --device "$device" --no-progress \

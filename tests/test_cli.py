@@ -60,3 +60,16 @@ def test_lt_claims_hold_for_another_seed(tmp_path, data_root):
         assert r["profile"] == "quick" and r["seed"] == 1
     assert [r["id"] for r in records if r["holds"] is None] == ["LT-2", "LT-6", "LT-7", "LT-8"]  # full / CIFAR only
     assert all(r["holds"] for r in records if r["holds"] is not None)
+
+
+def test_run_skips_an_experiment_whose_stored_result_is_complete(tmp_path):
+    from lotterylib import results
+    from lotterylib.claims import lt
+    rows = [{"round": 0, "variant": "ticket", "weights_remaining": 1.0, "early_stop_iteration": 100.0,
+             "test_acc": 0.98, "per_seed_test_acc": [0.98], "per_seed_early_stop": [100]}]
+    where = results.save("lt_lenet_mnist", "full", 0, lt.lt_settings("full", 0), {"rows": rows}, {}, True, tmp_path)
+    before = where.read_text()
+    res = cli("run", "--profile", "full", "--only", "LT-1", "--results", str(tmp_path), "--cache", str(tmp_path / "c"),
+              "--no-progress", timeout=120)
+    assert "stored result is complete" in res.stdout and "--again" in res.stdout, res.stdout + res.stderr
+    assert where.read_text() == before and not (tmp_path / "c").exists()
