@@ -230,9 +230,16 @@ def check_lt1(s: Mapping[str, Any], profile: str) -> Verdict:
         holds = gap > 0 and gap > se
         return Verdict(holds, f"val. acc. at it {ticket['early_iteration']}: ticket Pm={100 * ticket['weights_remaining']:.1f}% "
                               f"{_pp(gap)} vs dense", gap, "quick proxy for 'learns faster'")
-    it = {pm: _row(s, "ticket", pm)["early_stop_iteration"] for pm in (1.0, 0.513, 0.211, 0.036)}
-    holds = it[0.211] < it[0.513] < it[1.0] and abs(it[0.036] - it[1.0]) <= 0.25 * it[1.0]
-    return Verdict(holds, "early-stop it. at Pm 100/51.3/21.1/3.6%: " + "/".join(f"{it[k]:.0f}" for k in it))
+    rows = {pm: _row(s, "ticket", pm) for pm in (1.0, 0.513, 0.211, 0.036)}
+    it = {pm: r["early_stop_iteration"] for pm, r in rows.items()}
+    ordered = it[0.211] < it[0.513] < it[1.0]
+    back = abs(it[0.036] - it[1.0]) <= 0.25 * it[1.0]
+    se = {pm: np.std(r["per_seed_early_stop"], ddof=1) / np.sqrt(len(r["per_seed_early_stop"]))
+          if len(r.get("per_seed_early_stop", ())) > 1 else float("nan") for pm, r in rows.items()}
+    failed = ([] if ordered else ["it(21.1) < it(51.3) < it(100) fails"]) + \
+             ([] if back else [f"it(3.6) is {100 * (it[0.036] / it[1.0] - 1):+.0f}% of dense, beyond ±25%"])
+    return Verdict(ordered and back, "early-stop it. (seed mean ± SE) at Pm 100/51.3/21.1/3.6%: "
+                   + "/".join(f"{it[k]:.0f}±{se[k]:.0f}" for k in it), note="; ".join(failed))
 
 
 def check_lt2(s: Mapping[str, Any], profile: str) -> Verdict:
