@@ -237,9 +237,10 @@ def check_lt1(s: Mapping[str, Any], profile: str) -> Verdict:
     se = {pm: np.std(r["per_seed_early_stop"], ddof=1) / np.sqrt(len(r["per_seed_early_stop"]))
           if len(r.get("per_seed_early_stop", ())) > 1 else float("nan") for pm, r in rows.items()}
     failed = ([] if ordered else ["it(21.1) < it(51.3) < it(100) fails"]) + \
-             ([] if back else [f"it(3.6) is {100 * (it[0.036] / it[1.0] - 1):+.0f}% of dense, beyond ±25%"])
-    return Verdict(ordered and back, "early-stop it. (seed mean ± SE) at Pm 100/51.3/21.1/3.6%: "
-                   + "/".join(f"{it[k]:.0f}±{se[k]:.0f}" for k in it), note="; ".join(failed))
+             ([] if back else [f"it(3.6) is {100 * (it[0.036] / it[1.0] - 1):+.0f}% off dense, beyond ±25%"])
+    measured = "early-stop iteration, seed mean ± SE: " + ", ".join(
+        f"Pm {100 * k:.1f}% {it[k]:.0f} ± {se[k]:.0f}" for k in it)
+    return Verdict(ordered and back, measured + "".join(f"; {f}" for f in failed))
 
 
 def check_lt2(s: Mapping[str, Any], profile: str) -> Verdict:
