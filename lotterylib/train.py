@@ -208,11 +208,12 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     given or ``LOTTERYLIB_CUDA_GRAPH=0``). A step reads its batch from an on-device copy of the epoch's
     order through an on-device step counter, so the loop never waits for the host; the same step
     body runs eagerly on the CPU. If capture fails, training goes on eagerly with a warning.
-    ``checkpoint``: a file where, at an evaluation at least ``checkpoint_every_s`` seconds (default
-    ``$LOTTERYLIB_CHECKPOINT_SECONDS``, else 300) after the last save, the whole training state is saved (weights and weight-function buffers, optimizer,
-    RNG, curves so far). A later call with the same file resumes there, and on the
-    CPU finishes exactly as an uninterrupted run would (tested); the file is removed when training
-    ends. Weight functions that keep their own ``torch.Generator`` do not resume it.
+    ``checkpoint``: a file where the whole training state (weights and weight-function buffers,
+    optimizer, RNG, curves so far) is saved at an evaluation at least ``checkpoint_every_s`` seconds
+    (default ``$LOTTERYLIB_CHECKPOINT_SECONDS``, else 300) after the last save. A later call with the
+    same file resumes there and, on the CPU, finishes exactly as an uninterrupted run would (tested);
+    the file is removed when training ends. Weight functions that keep their own ``torch.Generator``
+    do not resume it.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     # On the CPU, big per-step tensors would otherwise be mmap'd and page-faulted afresh every step.

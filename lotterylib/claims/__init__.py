@@ -227,6 +227,11 @@ def record(claim: Claim, verdict: Verdict, profile: str, seed: int | None = None
             "holds": verdict.holds, "note": verdict.note, "profile": profile, "seed": seed}
 
 
+def _partly_measured(record: dict) -> bool:
+    """An undecided claim that still has measurements to show (e.g. the points a cut-short run reached)."""
+    return record["measured"] not in ("", "—")
+
+
 def table(records: list[dict]) -> str:
     """Plain-text table: id, paper says, measured, tolerance, holds."""
     def mark(h):
@@ -235,8 +240,7 @@ def table(records: list[dict]) -> str:
     def measured(r):
         if r["holds"] is not None:
             return r["measured"]
-        partial = r["measured"] not in ("", "—")  # an undecided claim may still show what was measured
-        return f"{r['note'] or 'undecided'}: {r['measured']}" if partial else r["note"] or "—"
+        return f"{r['note'] or 'undecided'}: {r['measured']}" if _partly_measured(r) else r["note"] or "—"
     rows += [(r["id"], r["paper_value"], measured(r), r["tolerance"], mark(r["holds"])) for r in records]
     widths = [min(limit, max(len(str(row[i])) for row in rows)) for i, limit in enumerate((8, 44, 78, 32, 5))]
     lines = []
@@ -291,8 +295,7 @@ def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
         if r["holds"] is None:
             # Commands as code, so that the page shows "--profile", not a typographic dash.
             note = re.sub(r"(python -m lotterylib [^()]*?)(?= \(|$)", r"`\1`", r.get("note") or "undecided")
-            partial = r["measured"] not in ("", "—")
-            return f"*{note}*" + (f": {r['measured']}" if partial else "")
+            return f"*{note}*" + (f": {r['measured']}" if _partly_measured(r) else "")
         return f"{r['measured']} — {mark[r['holds']]}"
 
     q_held, q_dec = tally(quick)

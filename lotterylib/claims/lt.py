@@ -202,10 +202,16 @@ def _dense(summary: Mapping[str, Any]) -> dict:
     return dense
 
 
+def _se(x: list[float]) -> float:
+    """Standard error of the seed mean (NaN with fewer than two seeds)."""
+    x_ = np.asarray(x, float)
+    return float(x_.std(ddof=1) / np.sqrt(len(x_))) if len(x_) > 1 else float("nan")
+
+
 def _gap(a: list[float], b: list[float]) -> tuple[float, float]:
     """Mean difference a − b and its pooled standard error (seed means)."""
     a_, b_ = np.asarray(a, float), np.asarray(b, float)
-    se = float(np.sqrt(a_.var(ddof=1) / len(a_) + b_.var(ddof=1) / len(b_))) if min(len(a_), len(b_)) > 1 else 0.0
+    se = float(np.hypot(_se(a_), _se(b_))) if min(len(a_), len(b_)) > 1 else 0.0
     return float(a_.mean() - b_.mean()), se
 
 
@@ -234,8 +240,7 @@ def check_lt1(s: Mapping[str, Any], profile: str) -> Verdict:
     it = {pm: r["early_stop_iteration"] for pm, r in rows.items()}
     ordered = it[0.211] < it[0.513] < it[1.0]
     back = abs(it[0.036] - it[1.0]) <= 0.25 * it[1.0]
-    se = {pm: np.std(r["per_seed_early_stop"], ddof=1) / np.sqrt(len(r["per_seed_early_stop"]))
-          if len(r.get("per_seed_early_stop", ())) > 1 else float("nan") for pm, r in rows.items()}
+    se = {pm: _se(r.get("per_seed_early_stop", [])) for pm, r in rows.items()}
     failed = ([] if ordered else ["it(21.1) < it(51.3) < it(100) fails"]) + \
              ([] if back else [f"it(3.6) is {100 * (it[0.036] / it[1.0] - 1):+.0f}% off dense, beyond ±25%"])
     measured = "early-stop iteration, seed mean ± SE: " + ", ".join(
