@@ -1,4 +1,6 @@
 import copy
+import subprocess
+import sys
 
 import pytest
 
@@ -51,6 +53,18 @@ def test_registry_errors():
     with pytest.raises(KeyError, match="unknown experiment"):
         claims.run_experiment("nope", "quick")
     assert [c.id for c in claims.select("LT-3")] == ["LT-3"]
+    with pytest.raises(KeyError, match="unknown experiment"):
+        claims.committed("nope")
+
+
+def test_committed_needs_no_prior_import_of_the_chapter_module(tmp_path):
+    # A fresh interpreter where only lotterylib.claims is imported: the experiment is found by name.
+    code = ("from lotterylib import claims; import sys; "
+            "assert 'lotterylib.claims.dlt' not in sys.modules; "
+            f"assert claims.committed('dlt', results={str(tmp_path)!r}) is None; "
+            "print(type(claims.settings_of('dlt', 'full', 0)).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "Settings"
 
 
 def test_undecidable_only_is_not_a_pass():

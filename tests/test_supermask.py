@@ -401,5 +401,5 @@ def test_dlt_full_settings_and_undecided_cifar():
         dlt.settings("medium")
     v = dict((c.id, v) for c, v in claims.check("DLT", {**_summary(), "cifar": {"available": False, "note": "CIFAR-10 verified subset: 4000 training"}},
                                                   "full"))
-    assert v["DLT-6"].holds is None and "subset" in v["DLT-6"].measured
+    assert v["DLT-6"].holds is None and "subset" in v["DLT-6"].measured and "needs" in v["DLT-6"].note
     assert v["DLT-5"].holds is True and "CIFAR part undecided" in v["DLT-5"].measured

@@ -110,13 +110,23 @@ class ExperimentKey:
     source: str
 
 
+def _experiment(name: str) -> Callable[[str, int, Context], dict]:
+    """The registered experiment ``name``, importing the chapter modules first if it is not known yet."""
+    if name not in EXPERIMENTS:
+        load_all()
+    if name not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
+    return EXPERIMENTS[name]
+
+
 def settings_of(name: str, profile: str, seed: int) -> Any:
     """The frozen settings whose hash names experiment ``name``'s stored result."""
+    fn = _experiment(name)
     if name in SETTINGS:
         return SETTINGS[name](profile, seed)
     import hashlib
     import inspect
-    source = inspect.getsourcefile(EXPERIMENTS[name]) or ""
+    source = inspect.getsourcefile(fn) or ""
     from pathlib import Path
     digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12] if source else "unknown"
     return ExperimentKey(name, profile, seed, digest)
@@ -140,7 +150,7 @@ def summary_for(name: str, profile: str, seed: int, context: Context, prefix: st
             return {**record["summary"], "complete": record["complete"], "provenance": record["provenance"]}
         if not context.compute:
             raise AwaitingRun(f"no committed full-profile result; run: {full_run_command(prefix or name, seed)}")
-    return EXPERIMENTS[name](profile, seed, context)
+    return _experiment(name)(profile, seed, context)
 
 
 def committed(name: str, seed: int = 0, results: Any = None) -> dict | None:
@@ -262,12 +272,10 @@ def assert_hold(verdicts: list[tuple[Claim, Verdict]]) -> int:
 
 def run_experiment(name: str, profile: str, seed: int = 0, context: Context | None = None) -> dict:
     """Run (or load from the cache) experiment ``name`` — what the chapters call to get the CLI's numbers."""
-    load_all()
-    if name not in EXPERIMENTS:
-        raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
+    fn = _experiment(name)
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    return EXPERIMENTS[name](profile, seed, context or Context())
+    return fn(profile, seed, context or Context())
 
 
 CHAPTERS = {"HAN": "notebooks/01_magnitude_pruning", "LT": "notebooks/02_lottery_ticket",
