@@ -6,6 +6,10 @@ made before it. An entry is a folder ``<name>-<hash>/`` holding ``config.json``,
 and ``MANIFEST.json`` (the SHA-256 of every payload file). Writes are atomic (temp folder, then
 ``os.replace``); an entry whose manifest does not match its files is reported and recomputed, never
 used.
+
+Each :class:`ResultCache` also keeps a ledger, ``used``: the provenance (device, commit, date, wall
+time) of every entry it read or wrote, so that a result assembled from parts computed in several
+sessions can say how it was made.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -126,6 +131,7 @@ class ResultCache:
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_cache_root()
+        self.used: dict[str, dict] = {}  # entry folder → its provenance, for every entry read or written
 
     def __repr__(self) -> str:
         return f"ResultCache({str(self.root)!r})"
@@ -149,6 +155,7 @@ class ResultCache:
             warnings.warn(f"{err}; recomputing it", RuntimeWarning, stacklevel=2)
             shutil.rmtree(path, ignore_errors=True)
             return None
+        self.used[str(path)] = json.loads((path / "config.json").read_text()).get("provenance", {})
         return Entry(path)
 
     @staticmethod
@@ -183,14 +190,21 @@ class ResultCache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self.used[str(path)] = dict(provenance or {})
         return Entry(path)
 
     def memoize_json(self, config: Any, compute: Callable[[], Any], *parts: str,
-                     provenance: Mapping[str, Any] | None = None) -> Any:
-        """Return the cached JSON result of ``config``, computing and storing it when absent."""
+                     provenance: Mapping[str, Any] | Callable[[float], Mapping[str, Any]] | None = None) -> Any:
+        """Return the cached JSON result of ``config``, computing and storing it when absent.
+
+        ``provenance``: a mapping, or a function of ``compute``'s wall time in seconds that returns one
+        (e.g. ``functools.partial(lottery.provenance, device)``).
+        """
         entry = self.get(config, *parts)
         if entry is not None:
             return entry.json()
+        start = time.time()
         result = compute()
-        self.put(config, lambda w: w.json(result), *parts, provenance=provenance)
+        made = provenance(time.time() - start) if callable(provenance) else provenance
+        self.put(config, lambda w: w.json(result), *parts, provenance=made)
         return result

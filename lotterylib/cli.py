@@ -123,11 +123,12 @@ def _run(args) -> int:
     except KeyError as err:
         return _fail(str(err.args[0]))
     deadline = time.time() + 60 * args.deadline_minutes if args.deadline_minutes else None
-    context = claims.Context(cache=ResultCache(args.cache) if args.cache else None, data_root=args.data_root,
-                             device=args.device, progress=not args.no_progress, deadline=deadline,
-                             results=args.results)
+    cache = ResultCache(args.cache)  # one cache, so that its ledger says which stored parts each result used
+    context = claims.Context(cache=cache, data_root=args.data_root, device=args.device, progress=not args.no_progress,
+                             deadline=deadline, results=args.results)
     for name in dict.fromkeys(c.experiment for c in chosen):
         start = time.time()
+        cache.used.clear()
         settings = claims.settings_of(name, args.profile, args.seed)
         try:
             stored = results.load(name, args.profile, args.seed, settings, args.results)
@@ -146,8 +147,8 @@ def _run(args) -> int:
             print(f"{name}: stopped at the deadline after {summary.get('rounds_done')} rounds; kept the stored result, "
                   f"which went further ({results.path(name, args.profile, args.seed, settings, args.results)})")
             continue
-        where = results.save(name, args.profile, args.seed, settings, summary,
-                             provenance(args.device, time.time() - start), complete, args.results)
+        made = {**provenance(args.device, time.time() - start), "parts": results.parts(cache.used)}
+        where = results.save(name, args.profile, args.seed, settings, summary, made, complete, args.results)
         print(f"{name}: {'complete' if complete else 'stopped at the deadline'} in {time.time() - start:.0f} s → {where}")
     context.compute = False
     return _report(claims.run(args.only, args.profile, args.seed, context), args)

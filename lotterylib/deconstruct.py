@@ -26,6 +26,7 @@ that run's weight.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import struct
 import time
@@ -323,7 +324,7 @@ def run_criteria(config: DeconstructConfig, data: Dataset, rounds: int, *, cache
                          for i, c in enumerate(config.criteria)}
             result = Round(rnd, float(masks.weights_remaining(mask[trunk]).mean()),
                            {name: history.select(slice(i * n, (i + 1) * n)) for i, name in enumerate(names)},
-                           time.time() - start)
+                           time.time() - start + history.resumed_seconds)
             state = {"final": final_now, "mask": {c: {k: m.bool() for k, m in mask[c].items()} for c in config.criteria}}
 
             def write(w, result=result, state=state):
@@ -476,15 +477,16 @@ def run_init_accuracy(config: InitAccuracyConfig, data: Dataset, *, cache: Resul
                       device: str | torch.device = "cpu", progress: bool = True) -> dict:
     """:func:`init_accuracy` on the test split for ``config`` (cached); trains the dense net if needed."""
     cache = cache or ResultCache()
+    # Outside compute(): the dense training is timed in its own cache entry, not in this one.
+    _, init, final = dense_weights(config.lottery, data, cache=cache, device=device, progress=progress)
 
     def compute() -> dict:
-        _, init, final = dense_weights(config.lottery, data, cache=cache, device=device, progress=progress)
         model = models.build(config.lottery.model, [0])
         rates = masks.layer_rates(model, fc=config.rate_fc, conv=config.rate_conv, output=config.rate_output)
         return init_accuracy(config.lottery.model, init, final, config.criteria, rates, config.powers, data.test,
                              seeds=list(config.lottery.seeds), weights=config.weights)
 
-    return cache.memoize_json(config, compute, "dlt-init")
+    return cache.memoize_json(config, compute, "dlt-init", provenance=functools.partial(lottery.provenance, device))
 
 
 def best_power(result: Mapping, kind: str, criterion: str) -> int:
@@ -589,9 +591,14 @@ def train_supermask(config: SupermaskConfig, data: Dataset, *, cache: ResultCach
         kept = fraction_kept(model)
         return {"history": history.to_json(), "test_acc": history.early_stop_test_acc().tolist(),
                 "final_test_acc": history.test_acc[:, -1].tolist(), "fraction_kept": kept.tolist(),
-                "seconds": time.time() - start}
+                "seconds": time.time() - start + history.resumed_seconds}
 
-    return cache.memoize_json(config, compute, "supermask")
+    entry = cache.get(config, "supermask")
+    if entry is not None:
+        return entry.json()
+    result = compute()  # its "seconds" include earlier, interrupted pieces of the training
+    cache.put(config, lambda w: w.json(result), "supermask", provenance=lottery.provenance(device, result["seconds"]))
+    return result
 
 
 @torch.no_grad()

@@ -171,7 +171,8 @@ def run_imp(config: LotteryConfig, data: Dataset, rounds: int, *, cache: ResultC
             variants = ["ticket"] + (list(config.controls) if rnd > 0 else [])
             histories, final = _train_variants(config, data, mask, variants, rnd, device, progress,
                                                cache.partial(key, "imp"))
-            result = Round(rnd, float(masks.weights_remaining(mask).mean()), histories, time.time() - start)
+            seconds = time.time() - start + histories["ticket"].resumed_seconds
+            result = Round(rnd, float(masks.weights_remaining(mask).mean()), histories, seconds)
             state = {"final": final, "mask": {k: m.bool() for k, m in mask.items()}}
 
             def write(w, result=result, state=state):
@@ -229,7 +230,7 @@ def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, 
     masks.attach_masks(pop, masks.stack(targets))
     history = train(pop, data, config.train, data_seeds(config, 0) * len(rounds), device=device,
                     progress="one-shot" if progress else False, checkpoint=cache.partial(key, "oneshot"))
-    seconds = time.time() - start
+    seconds = time.time() - start + history.resumed_seconds
     out = [Round(r, float(masks.weights_remaining(t).mean()), {"oneshot": history.select(slice(i * n, (i + 1) * n))},
                  seconds / len(rounds)) for i, (r, t) in enumerate(zip(rounds, targets))]
     cache.put(key, lambda w: w.json({"rounds": [o.to_json() for o in out]}), "oneshot",

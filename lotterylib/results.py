@@ -83,3 +83,37 @@ def further_along(stored: dict | None, summary: dict, complete: bool) -> bool:
     if stored.get("complete"):
         return True
     return stored["summary"].get("rounds_done", -1) > summary.get("rounds_done", -1)
+
+
+def parts(used: dict[str, dict]) -> dict:
+    """How the stored parts behind a result were made, from a cache's ledger (:attr:`ResultCache.used`).
+
+    A full-profile run may be assembled from cache entries computed in several sessions, on other
+    devices and at other commits; its own provenance then says only how the last piece ran.
+    ``compute_seconds`` sums the parts' own wall times; ``untimed`` counts parts stored without one.
+    """
+    made = list(used.values())
+    timed = [float(p["wall_seconds"]) for p in made if p.get("wall_seconds") is not None]
+    dates = sorted(p["date"] for p in made if p.get("date"))
+    return {"count": len(made), "compute_seconds": round(sum(timed), 1), "untimed": len(made) - len(timed),
+            "devices": sorted({p["device"] for p in made if p.get("device")}),
+            "commits": sorted({p["commit"] for p in made if p.get("commit")}),
+            "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None}
+
+
+def describe(provenance: dict) -> str:
+    """One sentence on how a stored result was made, for the chapters.
+
+    Records made before the ledger existed (no ``parts``) say where, when and how long the run took.
+    """
+    where = f"made on {provenance['device']} at commit {provenance['commit'][:8]} on {provenance['date'][:10]}"
+    p = provenance.get("parts")
+    if not p:
+        return f"{where} in {provenance['wall_seconds'] / 60:.1f} min"
+    span = p["first_date"][:10] if p["first_date"][:10] == p["last_date"][:10] else \
+        f"{p['first_date'][:10]} … {p['last_date'][:10]}"
+    untimed = f", {p['untimed']} of them with no recorded time" if p["untimed"] else ""
+    return (f"{where}; its {p['count']} stored parts took {p['compute_seconds'] / 60:.1f} min of compute"
+            f"{untimed}, made {span} on {' + '.join(p['devices'])} at "
+            f"{len(p['commits'])} commit{'s' if len(p['commits']) != 1 else ''}; "
+            f"this last piece ran {provenance['wall_seconds'] / 60:.1f} min")

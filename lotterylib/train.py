@@ -78,7 +78,11 @@ OPTIMIZERS = {
 
 @dataclass
 class History:
-    """Curves of one population. Arrays are (runs, evals); ``iterations`` is (evals,)."""
+    """Curves of one population. Arrays are (runs, evals); ``iterations`` is (evals,).
+
+    ``resumed_seconds``: training time spent by earlier, interrupted calls whose checkpoint this one
+    resumed (0 for a training that ran in one go); a caller's own clock misses it.
+    """
 
     iterations: np.ndarray
     val_loss: np.ndarray
@@ -86,6 +90,7 @@ class History:
     test_acc: np.ndarray
     train_loss: np.ndarray
     extras: dict = field(default_factory=dict)
+    resumed_seconds: float = 0.0
 
     @property
     def runs(self) -> int:
@@ -104,7 +109,7 @@ class History:
 
     def select(self, runs: Sequence[int] | slice) -> "History":
         return History(self.iterations, self.val_loss[runs], self.val_acc[runs], self.test_acc[runs],
-                       self.train_loss[runs])
+                       self.train_loss[runs], resumed_seconds=self.resumed_seconds)
 
     def to_json(self) -> dict:
         return {"iterations": self.iterations.tolist(), "val_loss": self.val_loss.tolist(),
@@ -276,7 +281,8 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
     if checkpoint_every_s is None:
         checkpoint_every_s = float(os.environ.get("LOTTERYLIB_CHECKPOINT_SECONDS", "300"))
     fingerprint = {"runs": runs, "data_seeds": [int(x) for x in data_seeds], "config": repr(config)}
-    start = _resume(checkpoint, fingerprint, model, optimizer, iters, curves, device)
+    start, resumed_seconds = _resume(checkpoint, fingerprint, model, optimizer, iters, curves, device)
+    began = time.monotonic()
     if start == 0:
         record(0)
     last_save = time.monotonic()
@@ -320,14 +326,15 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
                 done_since_bar = 0
             if checkpoint is not None and s + 1 < config.iterations \
                     and time.monotonic() - last_save >= checkpoint_every_s:
-                _save(checkpoint, fingerprint, s + 1, model, optimizer, iters, curves)
+                _save(checkpoint, fingerprint, s + 1, model, optimizer, iters, curves,
+                      resumed_seconds + time.monotonic() - began)
                 last_save = time.monotonic()
     if bar is not None:
         bar.close()
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     stack = lambda xs: torch.stack(xs, 1).double().cpu().numpy()  # noqa: E731  (the loop's only host sync)
-    return History(np.asarray(iters), *(stack(c) for c in curves))
+    return History(np.asarray(iters), *(stack(c) for c in curves), resumed_seconds=resumed_seconds)
 
 
 def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer, device: torch.device):
@@ -345,9 +352,10 @@ def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer, device:
 
 
 def _save(path: Path, fingerprint: dict, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-          iters: list[int], curves: list[list[Tensor]]) -> None:
-    """Write the training state after ``step`` steps, atomically (a temp file, then a rename)."""
-    state = {"fingerprint": fingerprint, "step": step, "model": model.state_dict(),
+          iters: list[int], curves: list[list[Tensor]], seconds: float) -> None:
+    """Write the training state after ``step`` steps and ``seconds`` of training, atomically (a temp
+    file, then a rename)."""
+    state = {"fingerprint": fingerprint, "step": step, "seconds": seconds, "model": model.state_dict(),
              "optimizer": optimizer.state_dict(), "iters": list(iters),
              "curves": [torch.stack(c).cpu() for c in curves], "rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
@@ -358,8 +366,9 @@ def _save(path: Path, fingerprint: dict, step: int, model: nn.Module, optimizer:
 
 
 def _resume(path: Path | None, fingerprint: dict, model: nn.Module, optimizer: torch.optim.Optimizer,
-            iters: list[int], curves: list[list[Tensor]], device: torch.device) -> int:
-    """Load a checkpoint written by :func:`_save` into the fresh training state; return its step (0: none).
+            iters: list[int], curves: list[list[Tensor]], device: torch.device) -> tuple[int, float]:
+    """Load a checkpoint written by :func:`_save` into the fresh training state; return its step and
+    the training seconds it had taken ((0, 0.0): no checkpoint).
 
     The batch order is not stored: a fresh :class:`BatchOrder` draws the same epochs from the seeds.
 
@@ -367,7 +376,7 @@ def _resume(path: Path | None, fingerprint: dict, model: nn.Module, optimizer: t
     run (other seeds, config or population) is an error, since going on would silently mix runs.
     """
     if path is None or not path.exists():
-        return 0
+        return 0, 0.0
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state["step"], state["fingerprint"]  # noqa: B018 - a truncated file lacks them
@@ -376,7 +385,7 @@ def _resume(path: Path | None, fingerprint: dict, model: nn.Module, optimizer: t
         os.replace(path, bad)
         warnings.warn(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); moved it to {bad} "
                       "and training from the start")
-        return 0
+        return 0, 0.0
     if state["fingerprint"] != fingerprint:
         raise ValueError(f"checkpoint {path} belongs to another run ({state['fingerprint']}, not {fingerprint}); "
                          "delete it to start this one afresh")
@@ -388,4 +397,4 @@ def _resume(path: Path | None, fingerprint: dict, model: nn.Module, optimizer: t
     torch.set_rng_state(state["rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    return int(state["step"])
+    return int(state["step"]), float(state.get("seconds", 0.0))  # older checkpoints did not record it

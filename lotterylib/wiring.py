@@ -32,6 +32,7 @@ so a population of seeds trains at once with :func:`lotterylib.train.train`.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import deque
@@ -624,7 +625,8 @@ def swap_loss(config: SwapLossConfig, data: Dataset, *, cache: ResultCache | Non
             swapped.append(entered)
         return {"loss_before": before, "loss_after": after, "loss_kept_wiring": kept, "swapped": swapped}
 
-    return cache.memoize_json(config, compute, "wiring-swap")
+    from .lottery import provenance
+    return cache.memoize_json(config, compute, "wiring-swap", provenance=functools.partial(provenance, data.train.x.device))
 
 
 def swap_statistics(result: dict) -> dict:
@@ -703,7 +705,8 @@ def run_sparse_training(config: SparseTrainingConfig, data: Dataset, *, cache: R
         total = sum(weightfn.stored(layer).numel() for layer in model.prunable().values())
         return {"history": history.to_json(), "fraction_kept": kept / total}
 
-    dnw = cache.memoize_json(_DNWSparse(config), compute, "wiring-sparse")
+    dnw = cache.memoize_json(_DNWSparse(config), compute, "wiring-sparse",
+                             provenance=functools.partial(lottery.provenance, device))
     histories = {"dense": rounds[0].histories["ticket"], "ticket": rounds[-1].histories["ticket"],
                  "dnw": History.from_json(dnw["history"])}
     return SparseRun(histories, float(rounds[-1].weights_remaining), float(dnw["fraction_kept"]))

@@ -66,3 +66,14 @@ def test_failed_write_leaves_no_entry(tmp_path):
 def test_cache_root_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("LOTTERYLIB_CACHE", str(tmp_path / "c"))
     assert ResultCache().root == tmp_path / "c"
+
+
+def test_the_ledger_keeps_the_provenance_of_every_entry_used(tmp_path):
+    cache = ResultCache(tmp_path)
+    timed = []
+    made = lambda seconds: timed.append(seconds) or {"device": "cpu", "wall_seconds": seconds}  # noqa: E731
+    cache.memoize_json(TrainConfig(iterations=7), lambda: {"x": 1}, provenance=made)
+    assert len(timed) == 1 and timed[0] >= 0  # a function of compute's wall time is called with it
+    later = ResultCache(tmp_path)  # another session reading the stored entry
+    later.memoize_json(TrainConfig(iterations=7), lambda: {"x": 2}, provenance=made)
+    assert list(later.used.values()) == [{"device": "cpu", "wall_seconds": timed[0]}] and len(timed) == 1

@@ -73,3 +73,38 @@ def test_run_skips_an_experiment_whose_stored_result_is_complete(tmp_path):
               "--no-progress", timeout=120)
     assert "stored result is complete" in res.stdout and "--again" in res.stdout, res.stdout + res.stderr
     assert where.read_text() == before and not (tmp_path / "c").exists()
+
+
+def test_run_records_how_the_stored_parts_were_made(tmp_path, monkeypatch, capsys):
+    # A toy experiment, registered for this test only: one cached part made "in an earlier session"
+    # on another device, one computed now. The stored result's provenance sums both.
+    import dataclasses
+
+    from lotterylib import claims, results
+    from lotterylib.cache import ResultCache
+    from lotterylib.cli import main
+    from lotterylib.lottery import provenance
+
+    @dataclasses.dataclass(frozen=True)
+    class Part:
+        n: int
+
+    def toy(profile, seed, context):
+        parts = [context.cache.memoize_json(Part(n), lambda: {"n": 1}, "toy", provenance=lambda s: provenance("cpu", s))
+                 for n in (1, 2)]
+        return {"total": sum(p["n"] for p in parts)}
+
+    ResultCache(tmp_path / "c").put(Part(1), lambda w: w.json({"n": 1}), "toy",
+                                    provenance={"device": "NVIDIA H200", "commit": "old", "date": "2026-11-20T00:00:00",
+                                                "wall_seconds": 120.0})
+    monkeypatch.setitem(claims.EXPERIMENTS, "toy", toy)
+    monkeypatch.setitem(claims.CLAIMS, "TOY-1", claims.Claim("TOY-1", "toy", "two parts", "2", "= 2", "toy",
+                                                             lambda s, p: claims.Verdict(s["total"] == 2, str(s["total"]))))
+    assert main(["run", "--profile", "full", "--only", "TOY", "--results", str(tmp_path), "--cache",
+                 str(tmp_path / "c"), "--no-progress"]) == 0
+    (stored,) = (tmp_path / "toy").glob("full-seed0-*.json")
+    made = json.loads(stored.read_text())["provenance"]
+    assert made["parts"]["count"] == 2 and made["parts"]["untimed"] == 0
+    assert made["parts"]["devices"][0] == "NVIDIA H200" and made["parts"]["devices"][1].startswith("cpu")
+    assert made["parts"]["compute_seconds"] >= 120.0 and "its 2 stored parts" in results.describe(made)
+    assert "1 of 1 decided claims hold" in capsys.readouterr().out

@@ -80,10 +80,19 @@ def test_imp_interrupted_inside_a_round_resumes_there(mnist_small, tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         lottery.run_imp(cfg, mnist_small, 1, cache=cache, progress=False)
     partial = cache.partial(lottery.ImpRound(cfg, 1), "imp")
-    assert partial.exists() and torch.load(partial, weights_only=True)["step"] == 30
+    saved = torch.load(partial, weights_only=True)
+    assert partial.exists() and saved["step"] == 30 and saved["seconds"] > 0
     monkeypatch.setattr(engine, "evaluate", evaluate)
-    got = lottery.run_imp(cfg, mnist_small, 1, cache=cache, progress=False)
+    resumed = ResultCache(tmp_path / "cut")  # a new session: a fresh ledger
+    got = lottery.run_imp(cfg, mnist_small, 1, cache=resumed, progress=False)
     assert not partial.exists()
+    assert got[1].seconds > saved["seconds"]  # the round's time includes the interrupted piece's
+
+    # The ledger: round 0 read from the cache, round 1 written; both with their own provenance.
+    assert sorted(resumed.used) == sorted(str(resumed.path(lottery.ImpRound(cfg, r), "imp")) for r in (0, 1))
+    made = results.parts(resumed.used)
+    assert made["count"] == 2 and made["untimed"] == 0 and len(made["devices"]) == 1 and made["devices"][0].startswith("cpu")
+    assert made["compute_seconds"] == pytest.approx(got[0].seconds + got[1].seconds, abs=0.1)
     for a, b in zip(got, ref):
         for name in b.histories:
             np.testing.assert_array_equal(a.histories[name].val_loss, b.histories[name].val_loss)
@@ -96,3 +105,22 @@ def test_a_shorter_run_never_replaces_a_stored_result_that_went_further():
     assert not results.further_along(stored, {"rounds_done": 3}, complete=True)
     assert results.further_along({"complete": True, "summary": {}}, {"rounds_done": 14}, complete=False)
     assert not results.further_along(None, {"rounds_done": 0}, complete=False)
+
+
+def test_describe_says_how_a_result_was_made_in_one_go_or_from_parts():
+    one_go = {"device": "NVIDIA H200", "commit": "0123456789ab", "date": "2026-11-26T08:00:00+00:00",
+              "wall_seconds": 365.0}
+    assert results.describe(one_go) == "made on NVIDIA H200 at commit 01234567 on 2026-11-26 in 6.1 min"
+    used = {"a": {"device": "cpu (x86_64, 1 threads)", "commit": "c1", "date": "2026-11-26T09:00:00+00:00",
+                  "wall_seconds": 3000.0},
+            "b": {"device": "cpu (x86_64, 2 threads)", "commit": "c2", "date": "2026-11-28T10:00:00+00:00",
+                  "wall_seconds": 1500.0},
+            "c": {}}  # an entry stored before entries recorded their provenance
+    made = results.parts(used)
+    assert made == {"count": 3, "compute_seconds": 4500.0, "untimed": 1,
+                    "devices": ["cpu (x86_64, 1 threads)", "cpu (x86_64, 2 threads)"], "commits": ["c1", "c2"],
+                    "first_date": "2026-11-26T09:00:00+00:00", "last_date": "2026-11-28T10:00:00+00:00"}
+    text = results.describe({**one_go, "device": "cpu (x86_64, 2 threads)", "wall_seconds": 600.0, "parts": made})
+    assert ("its 3 stored parts took 75.0 min of compute, 1 of them with no recorded time, made 2026-11-26 … "
+            "2026-11-28 on cpu (x86_64, 1 threads) + cpu (x86_64, 2 threads) at 2 commits; "
+            "this last piece ran 10.0 min") in text

@@ -140,6 +140,9 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_exactly(mnist_small, tmp
     got = train.train(fresh, mnist_small, cfg, seeds, after_step=lambda m: None, checkpoint=ckpt,
                       checkpoint_every_s=0, **kw)
     assert not ckpt.exists(), "a finished run removes its checkpoint"
+    # The interrupted piece's training time (up to its checkpoint) is carried over, not lost.
+    assert ref.resumed_seconds == 0 and got.resumed_seconds > 0
+    assert got.select([0]).resumed_seconds == got.resumed_seconds
     np.testing.assert_array_equal(got.iterations, ref.iterations)
     for a, b in zip((got.val_loss, got.test_acc, got.train_loss), (ref.val_loss, ref.test_acc, ref.train_loss)):
         np.testing.assert_array_equal(a, b)

@@ -8,6 +8,7 @@ same trained weights.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -94,7 +95,7 @@ def han_lenet_mnist(profile: str, seed: int, context: Context) -> dict:
                 "curve_iterations": hist.iterations.tolist(), "curve_test_acc": hist.test_acc.tolist(),
                 "seconds": time.time() - start}
 
-    ft = cache.memoize_json(key, fine_tune, "finetune", provenance=provenance(context.device, 0.0))
+    ft = cache.memoize_json(key, fine_tune, "finetune", provenance=functools.partial(provenance, context.device))
     h = dense.histories["ticket"]
     return {"profile": profile, "fractions_kept": list(FRACTIONS_KEPT),
             "dense_test_acc": h.test_acc[:, -1].tolist(),
