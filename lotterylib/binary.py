@@ -18,8 +18,9 @@ method         weights (weight function)    activations (module)         paper
 The weights are made by :mod:`lotterylib.weightfn` (``SignScale``, ``StochasticSign``,
 ``DoReFaWeight``) attached to the layers with ``weightfn.attach``; the activations by
 :func:`binarize_activations` / :func:`quantize_activations`, which use the same
-``weightfn.straight_through`` block: the sign (or rounding) forward, the gradient of hardtanh (or the
-identity) backward — the gradient is cancelled where |x| > 1 (BNN's Htanh, XNOR's ``BinActiveZ``).
+``weightfn.straight_through`` block: the sign (or rounding) forward, the identity (or the rounding's
+identity) backward, cancelled where |x| > 1 (BNN's Htanh, XNOR's ``BinActiveZ``; passed at |x| ≤ 1
+inclusive, :func:`~lotterylib.weightfn.clipped_identity`).
 
 Networks use XNOR-Net's block order, **BatchNorm → binarise → conv/linear → ReLU → pool**, and keep
 the first and last layers in full precision unless ``binarize_first_last=True``. All models are
@@ -41,6 +42,7 @@ from torch import Tensor, nn
 
 from . import bitpack, weightfn
 from .models import PopulationModel, StackedConv2d, StackedLinear, conv_fc_forward
+from .seeds import derive
 from .train import TrainConfig
 from .weightfn import straight_through
 
@@ -52,8 +54,8 @@ def sign(x: Tensor) -> Tensor:
 
 
 def binarize_activations(x: Tensor) -> Tensor:
-    """sign(x) forward; backward the gradient of hardtanh, i.e. passed where |x| ≤ 1, zero elsewhere."""
-    return straight_through(sign(x.detach()), F.hardtanh(x))
+    """sign(x) forward; backward the gradient passed where |x| ≤ 1 (inclusive), zero elsewhere."""
+    return straight_through(sign(x.detach()), weightfn.clipped_identity(x))
 
 
 def quantize_activations(x: Tensor, bits: int) -> Tensor:
@@ -133,8 +135,11 @@ def method(name: str) -> Method:
     return METHODS[name]
 
 
-def weight_function(m: Method) -> nn.Module | None:
-    """The weight function of a binarised layer under method ``m`` (None for full precision)."""
+def weight_function(m: Method, seeds: Sequence[int] = ()) -> nn.Module | None:
+    """The weight function of a binarised layer under method ``m`` (None for full precision).
+
+    ``seeds``: one per run, for the stochastic sign's per-run generators (unused by the others).
+    """
     if m.weights == "fp":
         return None
     if m.weights == "sign":
@@ -142,7 +147,9 @@ def weight_function(m: Method) -> nn.Module | None:
     if m.weights == "bwn":
         return weightfn.SignScale(scale=True)
     if m.weights == "stoch":
-        return weightfn.StochasticSign()
+        if not seeds:
+            raise ValueError("the stochastic sign needs one seed per run")
+        return weightfn.StochasticSign(seeds)
     if m.weights == "dorefa":
         return weightfn.DoReFaWeight(m.bits)
     raise ValueError(f"unknown weight kind {m.weights!r}")
@@ -231,8 +238,13 @@ class BinaryNet(PopulationModel):
     """
 
     def __init__(self, runs: int, arch: str | Architecture = "lenet5", method_name: str = "xnor",
-                 binarize_first_last: bool = False):
+                 binarize_first_last: bool = False, noise_seeds: Sequence[int] | None = None):
         super().__init__()
+        # A stochastic weight function draws from one generator per run and layer; with no seeds given
+        # (a model about to load a state dict, which restores the generators) they come from the run index.
+        noise_seeds = list(range(runs)) if noise_seeds is None else list(noise_seeds)
+        if len(noise_seeds) != runs:
+            raise ValueError(f"need one noise seed per run ({runs}), got {len(noise_seeds)}")
         self.arch = ARCHITECTURES[arch] if isinstance(arch, str) else arch
         self.method_name, self.method = method_name, method(method_name)
         self.runs, self.binarize_first_last = runs, binarize_first_last
@@ -267,7 +279,8 @@ class BinaryNet(PopulationModel):
         self.output_layer = f"fcs.{len(fcs) - 1}" + (".layer" if binarize_first_last else "")
         if m.weights != "fp":  # one weight function per layer (each may hold its own state)
             for name in self.binarized:
-                weightfn.attach(self.get_submodule(name), weight_function(m))
+                weightfn.attach(self.get_submodule(name),
+                                weight_function(m, [derive(s, "stochastic-sign", name) for s in noise_seeds]))
 
     def forward(self, x: Tensor) -> Tensor:
         a = self.arch
@@ -292,7 +305,7 @@ def build(arch: str, method_name: str, seeds: Sequence[int], binarize_first_last
         raise ValueError("a population needs at least one seed")
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return BinaryNet(len(seeds), arch, method_name, binarize_first_last).reset_parameters(seeds)
+    return BinaryNet(len(seeds), arch, method_name, binarize_first_last, noise_seeds=seeds).reset_parameters(seeds)
 
 
 @torch.no_grad()
@@ -338,6 +351,11 @@ def needs_hook(model: BinaryNet) -> bool:
 
 
 # --- memory: the model as it would be stored -------------------------------------------------------
+
+#: State that training needs and a deployed network does not: BatchNorm's step counter and the
+#: random generators of a stochastic weight function.
+NOT_DEPLOYED = ("num_batches_tracked", "_extra_state")
+
 
 def _run_slice(t: Tensor, run: int, runs: int) -> np.ndarray:
     """Run ``run`` of a stacked (N, ...) tensor, or of a flat (N·C,) BatchNorm tensor."""
@@ -390,7 +408,7 @@ def packed_state(model: BinaryNet, run: int = 0) -> dict[str, np.ndarray]:
             out[f"{name}.weight"] = rows.numpy().astype(np.float32)
     skip = {f"{n}.{p}" for n in binarized for p in ("weight", "parametrizations.weight.original")}
     for key, t in model.state_dict().items():
-        if key in skip or key.endswith("num_batches_tracked"):
+        if key in skip or key.endswith(NOT_DEPLOYED):
             continue
         out[key] = _run_slice(t, run, model.runs).astype(np.float32)
     return out
@@ -421,7 +439,7 @@ def float_state(model: BinaryNet, run: int = 0) -> dict[str, np.ndarray]:
     """Run ``run`` of the model with every tensor in float32 (the 32-bit baseline of the size table)."""
     out = {}
     for key, t in model.state_dict().items():
-        if key.endswith("num_batches_tracked"):
+        if key.endswith(NOT_DEPLOYED):
             continue
         out[key.replace("parametrizations.weight.original", "weight")] = _run_slice(t, run, model.runs).astype(np.float32)
     return out
@@ -587,7 +605,6 @@ def train_binary(config: BinaryConfig, data, *, progress: bool | str = False) ->
     ``seconds``.
     """
     from .data import Dataset, Split
-    from .seeds import derive
     from .train import evaluate, train
 
     n = config.max_train or len(data.train)
@@ -595,11 +612,13 @@ def train_binary(config: BinaryConfig, data, *, progress: bool | str = False) ->
     small = Dataset(data.name, Split(data.train.x[:n], data.train.y[:n]), Split(data.val.x[:c], data.val.y[:c]),
                     Split(data.test.x[:c], data.test.y[:c]), data.num_classes, data.input_shape, data.note)
     init = [derive(s, "binary-init") for s in config.seeds]
-    torch.manual_seed(derive(config.seeds[0], "binary-noise", config.method))
     model = build(config.arch, config.method, init, config.binarize_first_last)
     t0 = time.perf_counter()
-    hist = train(model, small, config.train, [derive(s, "binary-data") for s in config.seeds], progress=progress,
-                 after_step=clip_and_center if needs_hook(model) else None)
+    # Every random draw of training comes from seeded per-run generators; forking the global RNG
+    # keeps the caller's stream untouched all the same (nothing here reseeds it).
+    with torch.random.fork_rng(devices=[]):
+        hist = train(model, small, config.train, [derive(s, "binary-data") for s in config.seeds], progress=progress,
+                     after_step=clip_and_center if needs_hook(model) else None)
     if config.method == "bc_stoch":  # statistics of the deterministic network it deploys
         recalibrate_batchnorm(model, small.train.x[:5000])
     seconds = time.perf_counter() - t0

@@ -17,7 +17,7 @@ count matches every other criterion's), among the still-kept weights of the laye
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -45,7 +45,23 @@ def score(name: str, w_init: Tensor, w_final: Tensor, generator: torch.Generator
     """Score of every weight under criterion ``name``: ``w.shape`` (or ``w.shape + (2,)`` for quadrant criteria)."""
     if w_init.shape != w_final.shape:
         raise ValueError(f"w_init {tuple(w_init.shape)} and w_final {tuple(w_final.shape)} differ in shape")
-    return get(name)(w_init, w_final, generator or torch.Generator().manual_seed(0))
+    if generator is None and name in RANDOM:
+        raise ValueError(f"criterion {name!r} draws random scores: pass a generator seeded from the run's seed")
+    return get(name)(w_init, w_final, generator if generator is not None else torch.Generator())
+
+
+def score_runs(name: str, w_init: Tensor, w_final: Tensor, seeds: Sequence[int]) -> Tensor:
+    """Scores of a population's layer, ``(runs, ...)``: run i scored with a generator seeded from seeds[i].
+
+    A random criterion then depends on each run's own seed (and not on which runs are stacked with
+    it); callers derive the seeds per purpose, layer and round (:func:`lotterylib.seeds.derive`).
+    """
+    if w_init.shape != w_final.shape:
+        raise ValueError(f"w_init {tuple(w_init.shape)} and w_final {tuple(w_final.shape)} differ in shape")
+    if len(seeds) != w_init.shape[0]:
+        raise ValueError(f"need one seed per run ({w_init.shape[0]}), got {len(seeds)}")
+    return torch.stack([score(name, w_init[i], w_final[i], torch.Generator().manual_seed(int(s)))
+                        for i, s in enumerate(seeds)])
 
 
 def is_quadrant(name: str) -> bool:
@@ -55,6 +71,8 @@ def is_quadrant(name: str) -> bool:
 
 
 QUADRANT = ("large_init_large_final", "small_init_small_final")
+#: Criteria whose scores are random: they need a generator seeded from the run's seed.
+RANDOM = ("random",)
 
 
 @register("large_final")

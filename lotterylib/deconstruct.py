@@ -393,8 +393,8 @@ def oneshot_masks(model_name: str, w_init: Mapping[str, Tensor], w_final: Mappin
     ``w_init``/``w_final``: ``{layer: (runs, ...)}``; one tie-break seed per run.
     """
     ones = {k: torch.ones_like(v) for k, v in w_init.items()}
-    g = torch.Generator().manual_seed(derive(int(seeds[0]), "oneshot-score", criterion))
-    scores = {k: criteria.score(criterion, w_init[k], w_final[k], g) for k in w_init}
+    scores = {k: criteria.score_runs(criterion, w_init[k], w_final[k], [derive(s, "oneshot-score", criterion, k)
+                                                                         for s in seeds]) for k in w_init}
     return masks.prune(ones, scores, dict(fractions_pruned), seeds=list(seeds))
 
 
@@ -548,11 +548,15 @@ def supermask_model(config: SupermaskConfig) -> models.PopulationModel:
         with torch.no_grad():
             w.copy_(base[name])
         if config.method == "sampled":
-            fn: torch.nn.Module = weightfn.SampledMask(torch.full_like(w, float(config.score_init)), rescale=config.rescale)
+            fn: torch.nn.Module = weightfn.SampledMask(torch.full_like(w, float(config.score_init)),
+                                                       [derive(s, "supermask-sample", name) for s in config.seeds],
+                                                       rescale=config.rescale)
         else:
-            g = torch.Generator().manual_seed(derive(config.seeds[0], "scores", name))
+            # Run i's scores from its own generator: a stacked population starts as its runs would alone.
             fan_in = layer.fans()[0]
-            scores = (torch.rand(w.shape, generator=g) * 2 - 1) / fan_in ** 0.5  # kaiming-uniform(a=√5)
+            scores = torch.stack([torch.rand(w.shape[1:], generator=torch.Generator().manual_seed(derive(s, "scores", name)))
+                                  for s in config.seeds])
+            scores = (scores * 2 - 1) / fan_in ** 0.5  # kaiming-uniform(a=√5)
             fn = weightfn.TopKScores(scores, config.fraction_kept)
         weightfn.attach(layer, fn)
     return model
@@ -575,19 +579,18 @@ def train_supermask(config: SupermaskConfig, data: Dataset, *, cache: ResultCach
     """Train only the scores; returns (cached) curves, accuracies and the final mask density.
 
     ``{"history": History json, "test_acc": [per seed at early stop], "final_test_acc": [...],
-    "fraction_kept": [per seed]}``. The Bernoulli draws come from a seeded, forked RNG.
+    "fraction_kept": [per seed]}``. The Bernoulli draws come from per-run generators
+    (:class:`~lotterylib.weightfn.SampledMask`), so each run's result does not depend on the others.
     """
     cache = cache or ResultCache()
 
     def compute() -> dict:
         start = time.time()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive(config.seeds[0], "supermask-rng"))
-            model = supermask_model(config)
-            history = train(model, data, config.train, [derive(s, "data", "supermask") for s in config.seeds],
-                            device=device, trainable=score_parameters,
-                            progress=f"supermask {config.method}" if progress else False,
-                            checkpoint=cache.partial(config, "supermask"))
+        model = supermask_model(config)
+        history = train(model, data, config.train, [derive(s, "data", "supermask") for s in config.seeds],
+                        device=device, trainable=score_parameters,
+                        progress=f"supermask {config.method}" if progress else False,
+                        checkpoint=cache.partial(config, "supermask"))
         kept = fraction_kept(model)
         return {"history": history.to_json(), "test_acc": history.early_stop_test_acc().tolist(),
                 "final_test_acc": history.test_acc[:, -1].tolist(), "fraction_kept": kept.tolist(),

@@ -32,7 +32,7 @@ many leading dims index runs; per-run operations (top-k, scales) reduce over the
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -58,6 +58,63 @@ def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
     if hard.shape != soft.shape:
         raise ValueError(f"straight_through needs equal shapes, got {tuple(hard.shape)} and {tuple(soft.shape)}")
     return _StraightThrough.apply(hard, soft)
+
+
+def clipped_identity(x: Tensor) -> Tensor:
+    """The straight-through surrogate of ``sign``: gradient 1 where |x| ≤ 1 (both ends included), 0 beyond.
+
+    Its forward value is only ever used as the ``soft`` side of :func:`straight_through`. The
+    derivative of ``hardtanh`` would do the same except at exactly ±1, where PyTorch's is 0: but
+    BinaryConnect clips the stored weights to [−1, 1], so a clipped weight sits at exactly ±1 and would
+    get no gradient of its own. Courbariaux et al. and Rastegari et al. cancel the gradient only
+    where |x| > 1 (``1_{|r| ≤ 1}``), which is what this does.
+    """
+    return x * (x.detach().abs() <= 1.0).to(x.dtype)
+
+
+class RunGenerators(nn.Module):
+    """One ``torch.Generator`` per run, seeded from ``seeds``: the random draws of a stochastic weight
+    function, so that run i draws the same numbers whether it trains alone or stacked with others.
+
+    The generators are made on the device of the first draw. Their states travel in the module's
+    ``state_dict`` (as extra state), so a checkpointed training resumes the same draws; a state saved
+    on another kind of device cannot be restored and the generators restart from their seeds.
+    """
+
+    def __init__(self, seeds: Sequence[int]):
+        super().__init__()
+        self.seeds = [int(s) for s in seeds]
+        if not self.seeds:
+            raise ValueError("RunGenerators needs one seed per run, got none")
+        self._generators: list[torch.Generator] = []
+        self._pending: dict | None = None  # a state loaded before the first draw
+
+    def generators(self, device: torch.device) -> list[torch.Generator]:
+        if not self._generators or self._generators[0].device.type != device.type:
+            self._generators = [torch.Generator(device=device).manual_seed(s) for s in self.seeds]
+            pending, self._pending = self._pending, None
+            if pending is not None and pending["device"] == device.type:
+                for g, state in zip(self._generators, pending["states"]):
+                    g.set_state(state)
+        return self._generators
+
+    def bernoulli(self, prob: Tensor) -> Tensor:
+        """A 0/1 draw with probability ``prob``; run i (``prob[i]``) uses generator i."""
+        gens = self.generators(prob.device)
+        if prob.shape[0] != len(gens):
+            raise ValueError(f"{prob.shape[0]} runs drawn with {len(gens)} run generators")
+        return torch.stack([torch.bernoulli(p, generator=g) for p, g in zip(prob, gens)])
+
+    def get_extra_state(self) -> dict:
+        if not self._generators:
+            return self._pending or {"device": None, "states": []}
+        return {"device": self._generators[0].device.type, "states": [g.get_state() for g in self._generators]}
+
+    def set_extra_state(self, state: dict) -> None:
+        self._generators, self._pending = [], (state if state.get("states") else None)
+
+    def extra_repr(self) -> str:
+        return f"seeds={self.seeds}"
 
 
 def _check_fraction(name: str, value: float) -> float:
@@ -110,29 +167,33 @@ class Masked(nn.Module):
 class SampledMask(nn.Module):
     """W ⊙ m with m ~ Bernoulli(σ(S)), straight-through to the scores S (Zhou et al.'s learned supermask).
 
-    ``scores``: initial logits shaped like the weight (trainable). ``rescale``: Zhou's dynamic weight
-    rescaling, multiplying each run's weight by (#weights / #ones in the sampled mask).
-    ``sample``: when False (or in eval mode with ``sample_at_eval=False``) use m = [σ(S) > ½].
+    ``scores``: initial logits shaped like the weight, ``(runs, ...)`` (trainable). ``seeds``: one per
+    run; run i's samples come from its own generator (:class:`RunGenerators`), so a stacked population
+    draws what the same runs would draw one by one. ``rescale``: Zhou's dynamic weight rescaling,
+    multiplying each run's weight by (#weights / #ones in the sampled mask).
+    ``sample_at_eval``: when False, eval mode uses m = [σ(S) > ½] instead of a sample.
     """
 
-    def __init__(self, scores: Tensor, rescale: bool = False, sample_at_eval: bool = True,
-                 run_dims: int = 1):
+    def __init__(self, scores: Tensor, seeds: Sequence[int], rescale: bool = False, sample_at_eval: bool = True):
         super().__init__()
         self.scores = nn.Parameter(scores.detach().clone())
-        self.rescale, self.sample_at_eval, self.run_dims = rescale, sample_at_eval, run_dims
+        if len(seeds) != scores.shape[0]:
+            raise ValueError(f"SampledMask needs one seed per run: {scores.shape[0]} runs, {len(seeds)} seeds")
+        self.rng = RunGenerators(seeds)
+        self.rescale, self.sample_at_eval = rescale, sample_at_eval
 
     def forward(self, weight: Tensor) -> Tensor:
         prob = torch.sigmoid(self.scores)
         if self.training or self.sample_at_eval:
-            hard = torch.bernoulli(prob.detach())
+            hard = self.rng.bernoulli(prob.detach())
         else:
             hard = (prob.detach() > 0.5).to(prob.dtype)
         mask = straight_through(hard, prob)
         out = weight * mask
         if self.rescale:
-            dims = tuple(range(self.run_dims, weight.dim()))
+            dims = tuple(range(1, weight.dim()))
             ones = hard.sum(dim=dims, keepdim=True).clamp_min(1.0)
-            out = out * (hard[0].numel() if self.run_dims else hard.numel()) / ones
+            out = out * hard[0].numel() / ones
         return out
 
 
@@ -196,8 +257,9 @@ class SignScale(nn.Module):
 
     α is computed per output unit (dims after ``run_dims + 1`` are averaged), as XNOR-Net's
     per-filter scale. sign(0) is taken as +1 so every weight is ±α. The gradient of sign is the
-    straight-through estimator cancelled where |W| > 1 (the derivative of hardtanh); α is
-    differentiated as the function of W that it is.
+    straight-through estimator cancelled where |W| > 1 (:func:`clipped_identity`: it passes at
+    |W| ≤ 1, the clipped weights at exactly ±1 included); α is differentiated as the function of W
+    that it is.
     """
 
     def __init__(self, scale: bool = True, run_dims: int = 1):
@@ -206,7 +268,7 @@ class SignScale(nn.Module):
 
     def forward(self, weight: Tensor) -> Tensor:
         sign = torch.where(weight.detach() >= 0, 1.0, -1.0).to(weight.dtype)
-        binary = straight_through(sign, torch.nn.functional.hardtanh(weight))
+        binary = straight_through(sign, clipped_identity(weight))
         if not self.scale:
             return binary
         dims = tuple(range(self.run_dims + 1, weight.dim()))
@@ -217,26 +279,28 @@ class SignScale(nn.Module):
 class StochasticSign(nn.Module):
     """±1 drawn with P(+1) = hard_sigmoid(W) = clip((W + 1) / 2, 0, 1) (stochastic BinaryConnect).
 
-    In training each forward draws a fresh sign per weight; the gradient is passed straight through
-    to W, cancelled where |W| > 1 (as :class:`SignScale`). In eval mode (or with ``sample=False``) the
+    ``seeds``: one per run (dim 0 of the weight); run i draws from its own generator
+    (:class:`RunGenerators`). In training each forward draws a fresh sign per weight; the gradient
+    is passed straight through to W, cancelled where |W| > 1 (as :class:`SignScale`). In eval mode the
     deterministic sign(W) is used, so the deployed network is a binary one (Courbariaux et al. 2015
     evaluated stochastic BinaryConnect with the real-valued weights instead; ``eval_real=True`` does
-    that). Shape-agnostic: works for any weight shape, no per-run reduction.
+    that).
     """
 
-    def __init__(self, eval_real: bool = False, generator: torch.Generator | None = None):
+    def __init__(self, seeds: Sequence[int], eval_real: bool = False):
         super().__init__()
-        self.eval_real, self.generator = eval_real, generator
+        self.rng = RunGenerators(seeds)
+        self.eval_real = eval_real
 
     def forward(self, weight: Tensor) -> Tensor:
-        soft = torch.nn.functional.hardtanh(weight)
+        soft = clipped_identity(weight)
         if not self.training:
             if self.eval_real:
                 return weight
             hard = torch.where(weight.detach() >= 0, 1.0, -1.0).to(weight.dtype)
         else:
             prob = ((weight.detach() + 1.0) / 2.0).clamp(0.0, 1.0)
-            hard = torch.bernoulli(prob, generator=self.generator) * 2.0 - 1.0
+            hard = self.rng.bernoulli(prob) * 2.0 - 1.0
         return straight_through(hard, soft)
 
 
@@ -246,8 +310,10 @@ class DoReFaWeight(nn.Module):
     k ≥ 2: w_q = 2·quantize_k(tanh(W) / (2·max|tanh(W)|) + ½) − 1 with
     quantize_k(r) = round((2^k − 1)·r) / (2^k − 1), the max taken per run (dims after ``run_dims``).
     k = 1: w_q = sign(W)·E|W| (one scale per run and layer, not per filter as BWN).
-    The rounding's gradient is the identity (straight-through); tanh and the scale are
-    differentiated as they are. Output has the weight's shape, 2^k levels per run.
+    Gradients follow the authors' code (tensorpack ``examples/DoReFa-Net/dorefa.py``, ``fw``): the
+    rounding and the sign pass the gradient unchanged (straight-through); for k ≥ 2, tanh and the max
+    are differentiated as they are; for k = 1 the scale E|W| is a constant (``stop_gradient``), so the
+    whole gradient is the identity. Output has the weight's shape, 2^k levels per run.
     """
 
     def __init__(self, bits: int, run_dims: int = 1):
@@ -259,11 +325,11 @@ class DoReFaWeight(nn.Module):
     def forward(self, weight: Tensor) -> Tensor:
         dims = tuple(range(self.run_dims, weight.dim()))
         if self.bits == 1:
+            scale = weight.detach().abs().mean(dim=dims, keepdim=True)
             sign = torch.where(weight.detach() >= 0, 1.0, -1.0).to(weight.dtype)
-            scale = weight.abs().mean(dim=dims, keepdim=True)
-            return scale * straight_through(sign, weight)
+            return straight_through(scale * sign, weight)
         t = torch.tanh(weight)
-        r = t / (2.0 * t.abs().amax(dim=dims, keepdim=True).detach().clamp_min(1e-12)) + 0.5
+        r = t / (2.0 * t.abs().amax(dim=dims, keepdim=True).clamp_min(1e-12)) + 0.5
         levels = 2 ** self.bits - 1
         q = straight_through(torch.round(r.detach() * levels) / levels, r)
         return 2.0 * q - 1.0

@@ -73,9 +73,53 @@ def test_sign_scale_value_and_cancelled_gradient():
     assert w.grad.tolist() == [[[1.0, 0.0, 1.0, 1.0]]]  # |w| > 1 cancels the straight-through gradient
 
 
+# BinaryConnect clips stored weights to exactly ±1: the surrogate must pass their gradient (|w| ≤ 1 inclusive).
+AT_THE_EDGE = torch.tensor([-1.0, 1.0, 1.0 - 1e-7, -1.0 + 1e-7, 1.0 + 1e-7, -1.0 - 1e-7, 1.0 + 1e-6])
+PASSED = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]  # float32: 1 ± 1e-7 are the neighbours of 1, inside and outside
+
+
+def test_clipped_identity_passes_the_gradient_at_exactly_plus_minus_one():
+    assert float(AT_THE_EDGE[4]) > 1.0 and float(AT_THE_EDGE[2]) < 1.0  # the values really straddle 1
+    x = AT_THE_EDGE.clone().requires_grad_()
+    weightfn.clipped_identity(x).sum().backward()
+    assert x.grad.tolist() == PASSED
+
+
+@pytest.mark.parametrize("make", [lambda: weightfn.SignScale(scale=False), lambda: weightfn.SignScale(scale=True),
+                                  lambda: weightfn.StochasticSign([0])])
+def test_binary_weight_functions_pass_the_gradient_at_the_clip_boundary(make):
+    w = AT_THE_EDGE.reshape(1, 1, -1).clone().requires_grad_()
+    fn = make()
+    out = fn(w)
+    if isinstance(fn, weightfn.SignScale) and fn.scale:  # α = mean|W| adds sign(W)/n · Σ g·B to every weight
+        (out * torch.ones_like(out)).sum().backward()
+        b = torch.where(w.detach() >= 0, 1.0, -1.0)
+        alpha = w.detach().abs().mean()
+        expected = alpha * torch.tensor(PASSED) + b.reshape(-1) / 7 * b.sum()
+        assert torch.allclose(w.grad.reshape(-1), expected)
+    else:
+        out.sum().backward()
+        assert w.grad.reshape(-1).tolist() == PASSED
+
+
+def test_run_generators_draw_per_run_and_resume_from_their_state():
+    prob = torch.full((3, 1000), 0.5)
+    stacked = weightfn.RunGenerators([7, 8, 9])
+    alone = weightfn.RunGenerators([8])
+    first = stacked.bernoulli(prob)
+    assert torch.equal(first[1], alone.bernoulli(prob[1:2])[0])  # run 8 draws the same, stacked or alone
+    assert not torch.equal(first[0], first[1])
+    state = stacked.get_extra_state()
+    later = stacked.bernoulli(prob)
+    again = weightfn.RunGenerators([7, 8, 9])
+    again.set_extra_state(state)
+    assert torch.equal(again.bernoulli(prob), later)
+    with pytest.raises(ValueError, match="run generators"):
+        stacked.bernoulli(torch.full((2, 5), 0.5))
+
+
 def test_sampled_mask_rescaling_and_gradient():
-    torch.manual_seed(0)
-    fn = weightfn.SampledMask(torch.zeros(1, 1000), rescale=True)
+    fn = weightfn.SampledMask(torch.zeros(1, 1000), [0], rescale=True)
     w = torch.ones(1, 1000)
     out = fn(w)
     kept = int((out > 0).sum())
