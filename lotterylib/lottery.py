@@ -123,20 +123,23 @@ def _population(config: LotteryConfig, mask: dict, variants: Sequence[str], rnd:
 
 
 def _train_variants(config: LotteryConfig, data: Dataset, mask: dict, variants: Sequence[str], rnd: int,
-                    device, progress, checkpoint=None) -> tuple[dict[str, History], dict[str, torch.Tensor]]:
+                    device, progress, checkpoint=None) -> tuple[dict[str, History], dict[str, dict]]:
+    """Train the round's population; returns the histories by variant and the tickets' trained
+    ``{"final": weights, "bias": biases}`` (``{layer: (seeds, ...)}``)."""
     model = _population(config, mask, variants, rnd)
     n = len(config.seeds)
     history = train(model, data, config.train, data_seeds(config, rnd) * len(variants), device=device,
                     progress=f"round {rnd}" if progress else False, checkpoint=checkpoint)
-    final = {k: weightfn.stored(l).detach()[:n].cpu().clone() for k, l in model.prunable().items()}
-    return {v: history.select(slice(i * n, (i + 1) * n)) for i, v in enumerate(variants)}, final
+    trained = {"final": {k: weightfn.stored(l).detach()[:n].cpu().clone() for k, l in model.prunable().items()},
+               "bias": {k: l.bias.detach()[:n].cpu().clone() for k, l in model.prunable().items()}}
+    return {v: history.select(slice(i * n, (i + 1) * n)) for i, v in enumerate(variants)}, trained
 
 
 def next_mask(config: LotteryConfig, mask: dict, init: dict, final: dict, rnd: int) -> dict:
     """Prune round ``rnd``'s mask from the previous round's mask and final weights."""
     model = models.build(config.model, config.seeds[:1])
-    scores = {k: criteria.score(config.criterion, init[k], final[k], torch.Generator().manual_seed(derive(0, "score", rnd)))
-              for k in mask}
+    scores = {k: criteria.score_runs(config.criterion, init[k], final[k],
+                                     [derive(s, "score", config.criterion, k, rnd) for s in config.seeds]) for k in mask}
     prune_seeds = [derive(s, "prune", rnd) for s in config.seeds]
     if config.pruning == "global":
         return masks.prune(mask, scores, config.rate_fc, seeds=prune_seeds, global_=True)
@@ -163,29 +166,33 @@ def run_imp(config: LotteryConfig, data: Dataset, rounds: int, *, cache: ResultC
         key = ImpRound(config, rnd)
         if rnd > 0:
             mask = next_mask(config, mask, init, final, rnd)
-        entry = cache.get(key, "imp")
-        if entry is None:
-            if not time_left(deadline, out):
-                break
-            start = time.time()
-            variants = ["ticket"] + (list(config.controls) if rnd > 0 else [])
-            histories, final = _train_variants(config, data, mask, variants, rnd, device, progress,
-                                               cache.partial(key, "imp"))
-            seconds = time.time() - start + histories["ticket"].resumed_seconds
-            result = Round(rnd, float(masks.weights_remaining(mask).mean()), histories, seconds)
-            state = {"final": final, "mask": {k: m.bool() for k, m in mask.items()}}
+        # Under the round's lock: a second process (another chapter of the book, built at the same
+        # time) waits for this round and then reads it, instead of training it again.
+        with cache.lock(key, "imp"):
+            entry = cache.get(key, "imp")
+            if entry is None:
+                if not time_left(deadline, out):
+                    break
+                start = time.time()
+                variants = ["ticket"] + (list(config.controls) if rnd > 0 else [])
+                histories, trained = _train_variants(config, data, mask, variants, rnd, device, progress,
+                                                     cache.partial(key, "imp"))
+                final = trained["final"]
+                seconds = time.time() - start + histories["ticket"].resumed_seconds
+                result = Round(rnd, float(masks.weights_remaining(mask).mean()), histories, seconds)
+                state = {**trained, "mask": {k: m.bool() for k, m in mask.items()}}
 
-            def write(w, result=result, state=state):
-                w.json(result.to_json())
-                w.tensors(state)
-            cache.put(key, write, "imp", provenance=provenance(device, result.seconds))
-        else:
-            result = Round.from_json(entry.json())
-            state = entry.tensors()
-            final = state["final"]
-            if any(not torch.equal(state["mask"][k], mask[k].bool()) for k in mask):
-                raise RuntimeError(f"cached round {rnd} of {cache.path(key, 'imp')} has a different mask "
-                                   f"than this run derives: delete that entry")
+                def write(w, result=result, state=state):
+                    w.json(result.to_json())
+                    w.tensors(state)
+                cache.put(key, write, "imp", provenance=provenance(device, result.seconds))
+            else:
+                result = Round.from_json(entry.json())
+                state = entry.tensors()
+                final = state["final"]
+                if any(not torch.equal(state["mask"][k], mask[k].bool()) for k in mask):
+                    raise RuntimeError(f"cached round {rnd} of {cache.path(key, 'imp')} has a different mask "
+                                       f"than this run derives: delete that entry")
         out.append(result)
         if on_round is not None:
             on_round(result)
@@ -200,6 +207,21 @@ def time_left(deadline: float | None, done: Sequence[Round]) -> bool:
     return time.time() + 1.05 * last < deadline
 
 
+def oneshot_targets(config: LotteryConfig, init: dict, final: dict, rounds: Sequence[int]) -> list[dict]:
+    """The one-shot masks: for each of ``rounds``, each layer keeps (1 − p)^r of its weights, chosen by
+    the criterion from the dense ``final`` weights in one step. Scores and ties of run i come from its seed."""
+    base_rates = rates_for(config, models.build(config.model, config.seeds[:1]))
+    targets = []
+    for r in rounds:
+        ones = {k: torch.ones_like(v) for k, v in init.items()}
+        scores = {k: criteria.score_runs(config.criterion, init[k], final[k],
+                                         [derive(s, "oneshot-score", config.criterion, k, r) for s in config.seeds])
+                  for k in init}
+        rates = {k: 1.0 - (1.0 - p) ** r for k, p in base_rates.items()}
+        targets.append(masks.prune(ones, scores, rates, seeds=[derive(s, "oneshot", r) for s in config.seeds]))
+    return targets
+
+
 def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, cache: ResultCache | None = None,
                 device: str | torch.device = "cpu", progress: bool = True) -> list[Round]:
     """One-shot pruning: prune the dense net's final weights straight to the Pm of ``rounds`` IMP rounds.
@@ -210,21 +232,19 @@ def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, 
     cache = cache or ResultCache()
     rounds = tuple(int(r) for r in rounds)
     key = OneShot(config, rounds)
+    with cache.lock(key, "oneshot"):
+        return _oneshot_locked(config, data, rounds, key, cache, device, progress)
+
+
+def _oneshot_locked(config, data, rounds, key, cache, device, progress) -> list[Round]:
     entry = cache.get(key, "oneshot")
     if entry is not None:
         return [Round.from_json(r) for r in entry.json()["rounds"]]
     run_imp(config, data, 0, cache=cache, device=device, progress=progress)  # the dense net, cached
     final = round_state(config, 0, cache)["final"]
     init = initial_weights(config)
-    model = models.build(config.model, config.seeds[:1])
-    base_rates = rates_for(config, model)
     start = time.time()
-    targets = []
-    for r in rounds:
-        ones = {k: torch.ones_like(v) for k, v in init.items()}
-        scores = {k: criteria.score(config.criterion, init[k], final[k]) for k in init}
-        rates = {k: 1.0 - (1.0 - p) ** r for k, p in base_rates.items()}
-        targets.append(masks.prune(ones, scores, rates, seeds=[derive(s, "oneshot", r) for s in config.seeds]))
+    targets = oneshot_targets(config, init, final, rounds)
     n = len(config.seeds)
     pop = models.build(config.model, init_seeds(config) * len(rounds))
     masks.attach_masks(pop, masks.stack(targets))
@@ -281,7 +301,8 @@ def summarize(rounds: Sequence[Round]) -> list[dict]:
 
 
 def round_state(config: LotteryConfig, rnd: int, cache: ResultCache | None = None) -> dict:
-    """Stored state of a finished IMP round: ``{"final": {layer: (seeds, ...)}, "mask": {...}}`` (bool mask)."""
+    """Stored state of a finished IMP round: the tickets' trained weights and biases and the round's mask,
+    ``{"final": {layer: (seeds, ...)}, "bias": {layer: (seeds, out)}, "mask": {layer: bool (seeds, ...)}}``."""
     entry = (cache or ResultCache()).get(ImpRound(config, rnd), "imp")
     if entry is None:
         raise LookupError(f"round {rnd} of this IMP experiment has not been run (see run_imp)")
@@ -298,7 +319,7 @@ def trained_model(config: LotteryConfig, rnd: int, cache: ResultCache | None = N
     n = len(config.seeds)
     model = models.build(config.model, list(config.seeds) * runs_per_seed)
     final = {k: v.repeat(runs_per_seed, *[1] * (v.dim() - 1)) for k, v in state["final"].items()}
-    models.set_weights(model, final)
+    models.set_weights(model, final, {k: v.repeat(runs_per_seed, 1) for k, v in state["bias"].items()})
     mask = {k: v.float().repeat(runs_per_seed, *[1] * (v.dim() - 1)) for k, v in state["mask"].items()}
     masks.attach_masks(model, mask)
     assert n * runs_per_seed == model.runs

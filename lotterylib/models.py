@@ -227,17 +227,23 @@ def count_weights(model: PopulationModel) -> dict[str, int]:
     return {name: int(stored(layer)[0].numel()) for name, layer in model.prunable().items()}
 
 
-def set_weights(model: PopulationModel, weights: dict[str, Tensor]) -> PopulationModel:
-    """Copy stored weights ``{layer: (runs, ...)}`` into a population (a (1, ...) entry is broadcast)."""
+def set_weights(model: PopulationModel, weights: dict[str, Tensor],
+                biases: dict[str, Tensor] | None = None) -> PopulationModel:
+    """Copy stored weights ``{layer: (runs, ...)}`` (and biases ``{layer: (runs, out)}``) into a population;
+    a (1, ...) entry is broadcast to every run."""
     from .weightfn import stored
     layers = model.prunable()
-    unknown = set(weights) - set(layers)
+    unknown = (set(weights) | set(biases or {})) - set(layers)
     if unknown:
         raise ValueError(f"no layers named {sorted(unknown)} in this model")
+    def copy(target: Tensor, value: Tensor, what: str) -> None:
+        if value.shape[1:] != target.shape[1:] or value.shape[0] not in (1, target.shape[0]):
+            raise ValueError(f"{what} {tuple(value.shape)} do not fit {tuple(target.shape)}")
+        target.copy_(value.expand_as(target))
+
     with torch.no_grad():
         for name, w in weights.items():
-            target = stored(layers[name])
-            if w.shape[1:] != target.shape[1:] or w.shape[0] not in (1, target.shape[0]):
-                raise ValueError(f"layer {name}: weights {tuple(w.shape)} do not fit {tuple(target.shape)}")
-            target.copy_(w.expand_as(target))
+            copy(stored(layers[name]), w, f"layer {name}: weights")
+        for name, b in (biases or {}).items():
+            copy(layers[name].bias, b, f"layer {name}: biases")
     return model

@@ -77,3 +77,49 @@ def test_the_ledger_keeps_the_provenance_of_every_entry_used(tmp_path):
     later = ResultCache(tmp_path)  # another session reading the stored entry
     later.memoize_json(TrainConfig(iterations=7), lambda: {"x": 2}, provenance=made)
     assert list(later.used.values()) == [{"device": "cpu", "wall_seconds": timed[0]}] and len(timed) == 1
+
+
+def test_a_changed_default_makes_an_entry_stale_not_silently_reused(tmp_path):
+    """Defaults stay out of the hash, so a changed default keeps the name: the full config stored with
+    the entry is compared on read, and the old result is recomputed, with a warning naming the field."""
+    @dataclasses.dataclass(frozen=True)
+    class Knob:
+        n: int = 1
+        lr: float = 0.1
+
+    cache = ResultCache(tmp_path)
+    calls = []
+    assert cache.memoize_json(Knob(n=2), lambda: calls.append(1) or {"made_with_lr": 0.1}) == {"made_with_lr": 0.1}
+
+    @dataclasses.dataclass(frozen=True)
+    class Knob:  # noqa: F811 - the same class after its default learning rate changed
+        n: int = 1
+        lr: float = 0.2
+
+    assert config_hash(Knob(n=2)) == json.loads((cache.path(Knob(n=2)) / "config.json").read_text())["hash"]
+    with pytest.warns(RuntimeWarning, match=r"a default changed\): lr: 0.1 stored, 0.2 now"):
+        assert cache.memoize_json(Knob(n=2), lambda: calls.append(1) or {"made_with_lr": 0.2}) == {"made_with_lr": 0.2}
+    assert len(calls) == 2 and cache.get(Knob(n=2)).json() == {"made_with_lr": 0.2}
+
+    @dataclasses.dataclass(frozen=True)
+    class Knob:  # noqa: F811 - a new knob at its default: old entries stay valid
+        n: int = 1
+        lr: float = 0.2
+        momentum: float = 0.9
+
+    assert cache.get(Knob(n=2)).json() == {"made_with_lr": 0.2}
+
+
+def test_config_drift_names_nested_fields():
+    from lotterylib.cache import config_drift, to_jsonable
+    stored = json.loads(json.dumps(to_jsonable(LotteryConfig())))
+    assert config_drift(stored, to_jsonable(LotteryConfig())) == []
+    drift = config_drift(stored, to_jsonable(LotteryConfig(train=TrainConfig(lr=1e-3), seeds=(0, 1))))
+    assert drift == ["seeds: [0, 1, 2] stored, [0, 1] now", "train.lr: 0.0012 stored, 0.001 now"]
+
+
+def test_a_salt_keeps_the_entries_of_other_code_apart(tmp_path, monkeypatch):
+    assert ResultCache(tmp_path, salt="abc").root == tmp_path / "code-abc"
+    monkeypatch.setenv("LOTTERYLIB_CACHE_SALT", "def")
+    assert ResultCache(tmp_path).root == tmp_path / "code-def"
+    assert ResultCache(tmp_path, salt="").root == tmp_path

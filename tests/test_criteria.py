@@ -206,3 +206,31 @@ def test_criteria_differ_from_each_other():
     ms = {n: criteria.oneshot_mask(n, w_i, w_f, 0.3) for n in criteria.ZHOU}
     for a, b in itertools.combinations(criteria.ZHOU, 2):
         assert not torch.equal(ms[a], ms[b]), (a, b)
+
+
+def _random_masks(seeds, oneshot=False):
+    """Masks of the random criterion for a population of ``seeds`` whose runs all hold the same weights."""
+    config = lottery.LotteryConfig(criterion="random", seeds=tuple(seeds))
+    w = {k: v[:1].expand(len(seeds), *v.shape[1:]).clone() for k, v in lottery.initial_weights(
+        lottery.LotteryConfig(seeds=(0,))).items()}
+    ones = {k: torch.ones_like(v) for k, v in w.items()}
+    if oneshot:
+        return lottery.oneshot_targets(config, w, w, [2])[0]
+    return lottery.next_mask(config, ones, w, w, 1)
+
+
+@pytest.mark.parametrize("oneshot", [False, True])
+def test_random_masks_depend_on_the_runs_seed(oneshot):
+    """The random criterion's mask comes from the run's own seed: another --seed draws another mask,
+    and run i of a stacked population draws what it would draw alone."""
+    a, b, both = _random_masks([0], oneshot), _random_masks([1], oneshot), _random_masks([0, 1], oneshot)
+    for k in a:
+        assert not torch.equal(a[k][0], b[k][0]), k
+        assert torch.equal(both[k][0], a[k][0]) and torch.equal(both[k][1], b[k][0]), k
+
+
+def test_a_random_score_needs_a_seeded_generator():
+    with pytest.raises(ValueError, match="seeded from the run's seed"):
+        criteria.score("random", torch.zeros(3), torch.zeros(3))
+    s = criteria.score_runs("random", torch.zeros(2, 3), torch.zeros(2, 3), [5, 5])
+    assert torch.equal(s[0], s[1])  # same seed, same scores: nothing else enters

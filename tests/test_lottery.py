@@ -47,6 +47,19 @@ def test_ticket_and_reinit_share_masks_but_not_init(mnist_small, tmp_path):
         assert torch.all(layer.weight[~state["mask"][name]] == 0)
 
 
+def test_a_stored_round_rebuilds_the_trained_network_biases_included(mnist_small, tmp_path):
+    """round_state holds what later chapters need: the rebuilt tickets compute exactly the test
+    accuracy the round recorded at its last iteration (so no chapter has to train them again)."""
+    from lotterylib.train import evaluate
+    cache = ResultCache(tmp_path)
+    rounds = lottery.run_imp(TINY, mnist_small, 1, cache=cache, progress=False)
+    for rnd in (0, 1):
+        _, acc = evaluate(lottery.trained_model(TINY, rnd, cache), mnist_small.test)
+        # (the history keeps float32; 500 test images make accuracies multiples of 0.002)
+        assert acc.numpy() == pytest.approx(rounds[rnd].histories["ticket"].test_acc[:, -1], abs=1e-6)
+        assert set(lottery.round_state(TINY, rnd, cache)) == {"final", "bias", "mask"}
+
+
 def test_oneshot_reaches_the_round_sparsity(mnist_small, tmp_path):
     out = lottery.run_oneshot(TINY, mnist_small, (1, 2), cache=ResultCache(tmp_path), progress=False)
     assert [round(r.weights_remaining, 3) for r in out] == [0.501, 0.251]
