@@ -23,6 +23,7 @@ import torch
 from . import criteria, masks, models, weightfn
 from .cache import ResultCache
 from .data import Dataset
+from .provenance import provenance
 from .seeds import derive
 from .train import History, TrainConfig, train
 
@@ -236,34 +237,6 @@ def run_oneshot(config: LotteryConfig, data: Dataset, rounds: Sequence[int], *, 
     cache.put(key, lambda w: w.json({"rounds": [o.to_json() for o in out]}), "oneshot",
               provenance=provenance(device, seconds))
     return out
-
-
-def _git_commit() -> str:
-    import subprocess
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def provenance(device, seconds: float) -> dict:
-    """Where and when a result was made: code commit, device, date, wall time.
-
-    ``$LOTTERYLIB_COMMIT`` names the commit of a copy of the tree that has no ``.git`` (e.g. the
-    copy sent to a lent GPU machine).
-    """
-    import datetime
-    import os
-    import platform
-    commit = os.environ.get("LOTTERYLIB_COMMIT") or _git_commit()
-    dev = str(device)
-    if dev.startswith("cuda") and torch.cuda.is_available():
-        dev = torch.cuda.get_device_name(torch.device(dev))
-    else:
-        dev = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    return {"commit": commit, "device": dev, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "wall_seconds": round(seconds, 2), "torch": torch.__version__}
 
 
 def summarize(rounds: Sequence[Round]) -> list[dict]:

@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from . import models, weightfn
 from .cache import ResultCache
 from .data import Dataset, Split
+from .provenance import provenance
 from .seeds import derive
 from .train import History, TrainConfig, train
 
@@ -499,7 +500,6 @@ def lottery_mask(final_dense_edges: Tensor, fraction_kept: float) -> Tensor:
 def run_graph(config: GraphConfig, data: Dataset, *, cache: ResultCache | None = None,
               device: str | torch.device = "cpu", progress: bool = True) -> GraphRun:
     """Train (or load from the cache) one population of graph classifiers. ``data``: the full dataset."""
-    from .lottery import provenance
     cache = cache or ResultCache()
     entry = cache.get(config, "wiring")
     if entry is not None:
@@ -625,7 +625,6 @@ def swap_loss(config: SwapLossConfig, data: Dataset, *, cache: ResultCache | Non
             swapped.append(entered)
         return {"loss_before": before, "loss_after": after, "loss_kept_wiring": kept, "swapped": swapped}
 
-    from .lottery import provenance
     return cache.memoize_json(config, compute, "wiring-swap", provenance=functools.partial(provenance, data.train.x.device))
 
 
@@ -706,7 +705,7 @@ def run_sparse_training(config: SparseTrainingConfig, data: Dataset, *, cache: R
         return {"history": history.to_json(), "fraction_kept": kept / total}
 
     dnw = cache.memoize_json(_DNWSparse(config), compute, "wiring-sparse",
-                             provenance=functools.partial(lottery.provenance, device))
+                             provenance=functools.partial(provenance, device))
     histories = {"dense": rounds[0].histories["ticket"], "ticket": rounds[-1].histories["ticket"],
                  "dnw": History.from_json(dnw["history"])}
     return SparseRun(histories, float(rounds[-1].weights_remaining), float(dnw["fraction_kept"]))

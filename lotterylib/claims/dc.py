@@ -41,7 +41,8 @@ import torch
 from .. import binary, compression, deconstruct, masks, models, nettrim, weightfn
 from ..cache import ResultCache
 from ..data import Dataset, load
-from ..lottery import LotteryConfig, initial_weights, provenance, round_state, run_imp
+from ..lottery import LotteryConfig, initial_weights, round_state, run_imp
+from ..provenance import provenance
 from ..seeds import derive
 from ..train import TrainConfig, evaluate, train
 from . import Claim, Context, Verdict, experiment, register

@@ -18,7 +18,8 @@ import torch
 from .. import masks, models
 from ..cache import ResultCache
 from ..data import Dataset, load
-from ..lottery import LotteryConfig, provenance, round_state, run_imp
+from ..lottery import LotteryConfig, round_state, run_imp
+from ..provenance import provenance
 from ..train import TrainConfig, evaluate, train
 from . import Claim, Context, Verdict, experiment, register
 from .lt import lt_config
