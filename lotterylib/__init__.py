@@ -8,7 +8,10 @@ result), ``claims`` (the papers' claims and their checks), ``plots`` and ``widge
 
 Chapters' mechanisms: ``deconstruct`` (Zhou et al.: mask-0/mask-1 variants, supermasks), ``nettrim``
 and ``toydata`` (Net-Trim, nested spirals), ``binary`` and ``bitpack`` (BinaryConnect … XNOR-Net, the
-XNOR-popcount kernel), ``wiring`` (Discovering Neural Wirings).
+XNOR-popcount kernel), ``wiring`` (Discovering Neural Wirings), ``compression`` (Deep Compression).
+
+Storage and speed of every method: ``serialize`` (the byte formats: one container, dense, CSR,
+binary), ``runners`` (the forward pass each format runs, and the harness that times them).
 """
 
 __version__ = "0.1.0"

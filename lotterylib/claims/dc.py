@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import binary, compression, deconstruct, masks, models, nettrim, weightfn
+from .. import binary, compression, deconstruct, masks, models, nettrim, runners, serialize, weightfn
 from ..cache import ResultCache
 from ..data import Dataset, load
 from ..lottery import LotteryConfig, initial_weights, round_state, run_imp
@@ -119,7 +119,7 @@ def _memo(cache: ResultCache, cfg: ComparisonConfig, part: str, compute) -> dict
     return entry.tensors()
 
 
-def _split_runs(weights: Mapping[str, torch.Tensor], biases: Mapping[str, torch.Tensor], runs: int) -> list[compression.Params]:
+def _split_runs(weights: Mapping[str, torch.Tensor], biases: Mapping[str, torch.Tensor], runs: int) -> list[serialize.Params]:
     names = list(weights)
     return [[(weights[k][r].float(), biases[k][r].float()) for k in names] for r in range(runs)]
 
@@ -133,13 +133,13 @@ def _population_state(model: models.PopulationModel) -> dict[str, torch.Tensor]:
     return out
 
 
-def _params_of(state: Mapping[str, torch.Tensor]) -> list[compression.Params]:
+def _params_of(state: Mapping[str, torch.Tensor]) -> list[serialize.Params]:
     w = {k[2:]: v for k, v in state.items() if k.startswith("w.")}
     b = {k[2:]: v for k, v in state.items() if k.startswith("b.")}
     return _split_runs(w, b, next(iter(w.values())).shape[0])
 
 
-def dense_and_ticket(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progress: bool) -> dict[str, list[compression.Params]]:
+def dense_and_ticket(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progress: bool) -> dict[str, list[serialize.Params]]:
     """IMP rounds 0 and ``ticket_round`` (shared with the LT chapter), retrained here with biases recorded.
 
     IMP's cache stores the final weights but not the biases, so the dense net and the ticket are
@@ -161,8 +161,8 @@ def dense_and_ticket(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, p
             for name, rnd in (("dense", 0), ("ticket", cfg.ticket_round))}
 
 
-def magnitude_finetune(cfg: ComparisonConfig, dense: list[compression.Params], data: Dataset, cache: ResultCache,
-                       progress: bool) -> list[compression.Params]:
+def magnitude_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache,
+                       progress: bool) -> list[serialize.Params]:
     """Han et al.'s pruning (8 / 9 / 26 % kept per layer) of the dense nets, then retraining (HAN chapter)."""
     lc = cfg.lottery
 
@@ -180,7 +180,7 @@ def magnitude_finetune(cfg: ComparisonConfig, dense: list[compression.Params], d
     return _params_of(_memo(cache, cfg, "magnitude", compute))
 
 
-def deep_compression_layers(cfg: ComparisonConfig, pruned: list[compression.Params], data: Dataset,
+def deep_compression_layers(cfg: ComparisonConfig, pruned: list[serialize.Params], data: Dataset,
                             cache: ResultCache, progress: bool) -> tuple[list[list[compression.SharedLayer]], list[list[compression.SharedLayer]]]:
     """(k-means-shared layers, the same after centroid fine-tuning), one list per seed."""
     shared = [compression.share_weights(p, cfg.bits, cfg.kmeans_iterations) for p in pruned]
@@ -199,7 +199,7 @@ def deep_compression_layers(cfg: ComparisonConfig, pruned: list[compression.Para
     return shared, tuned
 
 
-def supermask_at_init(cfg: ComparisonConfig, dense: list[compression.Params], data: Dataset) -> tuple[list[bytes], dict]:
+def supermask_at_init(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset) -> tuple[list[bytes], dict]:
     """Zhou et al.'s supermask: one-shot large_final_same_sign masks on σ·sign(θ₀), no training.
 
     The pruning power is chosen on the validation split; returns one seed+mask blob per seed.
@@ -244,7 +244,7 @@ def edge_popup(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progres
                                        {k: v[r].float() for k, v in mask.items()}) for r, s in enumerate(lc.seeds)]
 
 
-def net_trim(cfg: ComparisonConfig, dense: list[compression.Params], data: Dataset, cache: ResultCache) -> list[compression.Params]:
+def net_trim(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache) -> list[serialize.Params]:
     """Parallel Net-Trim (ε = gain·‖Y‖ per layer) of every seed's dense net, no retraining."""
     def compute() -> dict:
         out = {}
@@ -276,7 +276,7 @@ def binary_net(cfg: ComparisonConfig, method: str, data: Dataset, cache: ResultC
     return model.eval()
 
 
-def dnw(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progress: bool) -> list[compression.Params]:
+def dnw(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progress: bool) -> list[serialize.Params]:
     """DNW on LeNet-300-100: top-k(|W|) of every layer, straight-through to all weights, from θ₀."""
     from ..lottery import data_seeds, init_seeds
     lc = cfg.lottery
@@ -292,15 +292,15 @@ def dnw(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progress: bool
 
 # --- the comparison -------------------------------------------------------------------------------
 
-def _acc(params: compression.Params, data: Dataset) -> float:
-    return compression.runner_accuracy(compression.dense_runner(params), data.test.x, data.test.y)
+def _acc(params: serialize.Params, data: Dataset) -> float:
+    return runners.runner_accuracy(runners.dense_runner(params), data.test.x, data.test.y)
 
 
-def _kept(params: compression.Params) -> float:
+def _kept(params: serialize.Params) -> float:
     return float(sum(int((w != 0).sum()) for w, _ in params) / sum(w.numel() for w, _ in params))
 
 
-def bits_sweep(pruned: compression.Params, bits: tuple[int, ...], index_bits: int, iterations: int,
+def bits_sweep(pruned: serialize.Params, bits: tuple[int, ...], index_bits: int, iterations: int,
                data: Dataset) -> dict:
     """k-means at each bit width (no centroid fine-tuning) of one pruned net: test accuracy of the
     network decoded from the Huffman-coded bytes, and their count."""
@@ -327,48 +327,48 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
     wired = dnw(cfg, data, cache, progress)
 
     methods: dict[str, dict] = {}
-    decoded: dict[str, compression.Params] = {}  # run 0's network as read back from its bytes
+    decoded: dict[str, serialize.Params] = {}  # run 0's network as read back from its bytes
 
-    def add(name: str, blobs: list[bytes], params: list[compression.Params]) -> None:
+    def add(name: str, blobs: list[bytes], params: list[serialize.Params]) -> None:
         methods[name] = {"label": LABELS[name], "format": FORMATS[name], "bytes": [len(b) for b in blobs],
                          "test_acc": [_acc(p, data) for p in params], "fraction_kept": float(np.mean([_kept(p) for p in params]))}
         decoded[name] = params[0]
 
-    add("dense", *_through(compression.serialize_dense, compression.deserialize_dense, dense))
+    add("dense", *_through(serialize.serialize_dense, serialize.deserialize_dense, dense))
     for name, nets_ in (("magnitude", pruned), ("ticket", ticket), ("nettrim", trimmed), ("dnw", wired)):
-        add(name, *_through(compression.serialize_csr, compression.deserialize_csr, nets_))
+        add(name, *_through(serialize.serialize_csr, serialize.deserialize_csr, nets_))
     for name, blobs in (("supermask", sm_blobs), ("edge_popup", ep_blobs)):
-        add(name, blobs, [compression.mlp_params(deconstruct.rebuild(b)) for b in blobs])
+        add(name, blobs, [serialize.mlp_params(deconstruct.rebuild(b)) for b in blobs])
     pq = [compression.serialize_deep_compression(t, cfg.index_bits, huffman=False) for t in tuned]
     add("dc_pq", pq, [compression.shared_params(compression.deserialize_deep_compression(b)) for b in pq])
     dc_blobs = [compression.serialize_deep_compression(t, cfg.index_bits) for t in tuned]
     add("dc", dc_blobs, [compression.shared_params(compression.deserialize_deep_compression(b)) for b in dc_blobs])
     for name, model in (("bwn", bwn), ("xnor", xnor)):
-        blobs = [compression.serialize_binary(model, r) for r in range(model.runs)]
+        blobs = [serialize.serialize_binary(model, r) for r in range(model.runs)]
         _, acc = evaluate(model, data.test)
         methods[name] = {"label": LABELS[name], "format": FORMATS[name], "bytes": [len(b) for b in blobs],
                          "test_acc": acc.tolist(), "fraction_kept": 1.0}
 
     # speed: run 0 of each, one batch of test images, interleaved in this process
     x = data.test.x[:batch].contiguous()
-    runners = {"dense": compression.dense_runner(decoded["dense"]),
-               "magnitude": compression.csr_runner(decoded["magnitude"]),
-               "ticket": compression.csr_runner(decoded["ticket"]),
-               "supermask": compression.dense_runner(decoded["supermask"]),
-               "edge_popup": compression.dense_runner(decoded["edge_popup"]),
-               "nettrim": compression.csr_runner(decoded["nettrim"]),
-               "dnw": compression.csr_runner(decoded["dnw"]),
-               "dc": compression.csr_runner(decoded["dc"]),
-               "bwn": compression.binary_runner(bwn, 0, kernel="float"),
-               "xnor": compression.binary_runner(xnor, 0, kernel="xnor"),
-               "xnor_float": compression.binary_runner(xnor, 0, kernel="float"),
-               "magnitude_dense": compression.dense_runner(decoded["magnitude"])}
-    seconds = compression.time_runners(runners, x, repeats=repeats, inner=3, threads=1)
+    runs = {"dense": runners.dense_runner(decoded["dense"]),
+            "magnitude": runners.csr_runner(decoded["magnitude"]),
+            "ticket": runners.csr_runner(decoded["ticket"]),
+            "supermask": runners.dense_runner(decoded["supermask"]),
+            "edge_popup": runners.dense_runner(decoded["edge_popup"]),
+            "nettrim": runners.csr_runner(decoded["nettrim"]),
+            "dnw": runners.csr_runner(decoded["dnw"]),
+            "dc": runners.csr_runner(decoded["dc"]),
+            "bwn": runners.binary_runner(bwn, 0, kernel="float"),
+            "xnor": runners.binary_runner(xnor, 0, kernel="xnor"),
+            "xnor_float": runners.binary_runner(xnor, 0, kernel="float"),
+            "magnitude_dense": runners.dense_runner(decoded["magnitude"])}
+    seconds = runners.time_runners(runs, x, repeats=repeats, inner=3, threads=1)
     for name, m in methods.items():
         key = "dc" if name == "dc_pq" else name
         m["inference_ms"] = 1e3 * seconds[key]
         m["ratio_vs_dense"] = seconds[key] / seconds["dense"]
-    xnor_check = compression.runner_accuracy(runners["xnor"], data.test.x, data.test.y)
+    xnor_check = runners.runner_accuracy(runs["xnor"], data.test.x, data.test.y)
 
     dense_bytes = methods["dense"]["bytes"]
     return {"config": {"ticket_round": cfg.ticket_round, "bits": cfg.bits, "index_bits": cfg.index_bits,
@@ -384,7 +384,7 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
             "supermask": sm_info}
 
 
-def _through(ser, de, nets: list[compression.Params]) -> tuple[list[bytes], list[compression.Params]]:
+def _through(ser, de, nets: list[serialize.Params]) -> tuple[list[bytes], list[serialize.Params]]:
     blobs = [ser(p) for p in nets]
     return blobs, [de(b) for b in blobs]
 
