@@ -11,7 +11,8 @@ and ``toydata`` (Net-Trim, nested spirals), ``binary`` and ``bitpack`` (BinaryCo
 XNOR-popcount kernel), ``wiring`` (Discovering Neural Wirings), ``compression`` (Deep Compression).
 
 Storage and speed of every method: ``serialize`` (the byte formats: one container, dense, CSR,
-binary), ``runners`` (the forward pass each format runs, and the harness that times them).
+binary), ``runners`` (the forward pass each format runs, and the harness that times them),
+``comparison`` (every method on one benchmark: bytes, accuracy, speed).
 """
 
 __version__ = "0.1.0"
