@@ -38,7 +38,7 @@ import torch
 from . import binary, compression, deconstruct, masks, models, nettrim, runners, serialize, weightfn
 from .cache import ResultCache
 from .data import Dataset
-from .lottery import LotteryConfig, _population, data_seeds, init_seeds, initial_weights, round_state, run_imp
+from .lottery import LotteryConfig, data_seeds, init_seeds, initial_weights, population, round_state, run_imp
 from .provenance import provenance
 from .seeds import derive
 from .train import TrainConfig, evaluate, train
@@ -134,7 +134,7 @@ def dense_and_ticket(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, p
     def compute(rnd: int):
         def inner() -> dict:
             mask = {k: v.float() for k, v in round_state(lc, rnd, cache)["mask"].items()}
-            model = _population(lc, mask, ["ticket"], rnd)
+            model = population(lc, mask, ["ticket"], rnd)
             train(model, data, eval_at_end(lc.train), data_seeds(lc, rnd), progress=f"round {rnd}" if progress else False)
             return _population_state(model)
         return inner

@@ -114,8 +114,12 @@ def initial_weights(config: LotteryConfig) -> dict[str, torch.Tensor]:
     return {k: weightfn.stored(l).detach().clone() for k, l in model.prunable().items()}
 
 
-def _population(config: LotteryConfig, mask: dict, variants: Sequence[str], rnd: int) -> models.PopulationModel:
-    """One stacked model: for each variant, one run per seed, all on ``mask``."""
+def population(config: LotteryConfig, mask: dict, variants: Sequence[str], rnd: int) -> models.PopulationModel:
+    """One stacked model of round ``rnd``, untrained: for each variant, one run per seed, all on ``mask``.
+
+    ``ticket`` runs start from θ₀ (:func:`init_seeds`); a control variant's runs from fresh weights
+    seeded by (seed, variant, ``rnd``). Runs are ordered variant-major, seeds within a variant.
+    """
     seeds: list[int] = []
     for v in variants:
         seeds += init_seeds(config) if v == "ticket" else [derive(s, v, rnd) for s in config.seeds]
@@ -125,7 +129,7 @@ def _population(config: LotteryConfig, mask: dict, variants: Sequence[str], rnd:
 
 def _train_variants(config: LotteryConfig, data: Dataset, mask: dict, variants: Sequence[str], rnd: int,
                     device, progress, checkpoint=None) -> tuple[dict[str, History], dict[str, torch.Tensor]]:
-    model = _population(config, mask, variants, rnd)
+    model = population(config, mask, variants, rnd)
     n = len(config.seeds)
     history = train(model, data, config.train, data_seeds(config, rnd) * len(variants), device=device,
                     progress=f"round {rnd}" if progress else False, checkpoint=checkpoint)

@@ -32,6 +32,7 @@ so a population of seeds trains at once with :func:`lotterylib.train.train`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -512,8 +513,8 @@ def run_graph(config: GraphConfig, data: Dataset, *, cache: ResultCache | None =
     if config.variant == "random":
         mask = random_edge_mask([derive(s, "random-graph") for s in config.seeds], graph.num_edges, config.fraction_kept)
     elif config.variant == "lottery":
-        dense = run_graph(_replace(config, variant="dense", snapshot_every=0), data, cache=cache, device=device,
-                          progress=progress)
+        dense = run_graph(dataclasses.replace(config, variant="dense", snapshot_every=0), data, cache=cache,
+                          device=device, progress=progress)
         mask = lottery_mask(dense.final_edges, config.fraction_kept)
     attach_variant(model, config.variant, config.fraction_kept, mask)
     model.to(device)
@@ -533,11 +534,6 @@ def run_graph(config: GraphConfig, data: Dataset, *, cache: ResultCache | None =
                    "init_edges": run.init_edges, "final_edges": run.final_edges})
     cache.put(config, write, "wiring", provenance=provenance(device, seconds))
     return run
-
-
-def _replace(config: GraphConfig, **changes) -> GraphConfig:
-    import dataclasses
-    return dataclasses.replace(config, **changes)
 
 
 def _run_from_entry(config: GraphConfig, entry) -> GraphRun:
