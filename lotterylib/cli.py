@@ -115,7 +115,7 @@ def _run(args) -> int:
 
     from . import results
     from .cache import ResultCache
-    from .lottery import provenance
+    from .provenance import provenance
     from .train import configure_threads
     configure_threads()
     try:

@@ -23,6 +23,7 @@ import torch
 from . import criteria, masks, models, weightfn
 from .cache import ResultCache
 from .data import Dataset
+from .provenance import provenance
 from .seeds import derive
 from .train import History, TrainConfig, train
 
@@ -113,8 +114,12 @@ def initial_weights(config: LotteryConfig) -> dict[str, torch.Tensor]:
     return {k: weightfn.stored(l).detach().clone() for k, l in model.prunable().items()}
 
 
-def _population(config: LotteryConfig, mask: dict, variants: Sequence[str], rnd: int) -> models.PopulationModel:
-    """One stacked model: for each variant, one run per seed, all on ``mask``."""
+def population(config: LotteryConfig, mask: dict, variants: Sequence[str], rnd: int) -> models.PopulationModel:
+    """One stacked model of round ``rnd``, untrained: for each variant, one run per seed, all on ``mask``.
+
+    ``ticket`` runs start from θ₀ (:func:`init_seeds`); a control variant's runs from fresh weights
+    seeded by (seed, variant, ``rnd``). Runs are ordered variant-major, seeds within a variant.
+    """
     seeds: list[int] = []
     for v in variants:
         seeds += init_seeds(config) if v == "ticket" else [derive(s, v, rnd) for s in config.seeds]
@@ -126,7 +131,7 @@ def _train_variants(config: LotteryConfig, data: Dataset, mask: dict, variants: 
                     device, progress, checkpoint=None) -> tuple[dict[str, History], dict[str, dict]]:
     """Train the round's population; returns the histories by variant and the tickets' trained
     ``{"final": weights, "bias": biases}`` (``{layer: (seeds, ...)}``)."""
-    model = _population(config, mask, variants, rnd)
+    model = population(config, mask, variants, rnd)
     n = len(config.seeds)
     history = train(model, data, config.train, data_seeds(config, rnd) * len(variants), device=device,
                     progress=f"round {rnd}" if progress else False, checkpoint=checkpoint)
@@ -256,34 +261,6 @@ def _oneshot_locked(config, data, rounds, key, cache, device, progress) -> list[
     cache.put(key, lambda w: w.json({"rounds": [o.to_json() for o in out]}), "oneshot",
               provenance=provenance(device, seconds))
     return out
-
-
-def _git_commit() -> str:
-    import subprocess
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=__file__.rsplit("/", 2)[0]).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def provenance(device, seconds: float) -> dict:
-    """Where and when a result was made: code commit, device, date, wall time.
-
-    ``$LOTTERYLIB_COMMIT`` names the commit of a copy of the tree that has no ``.git`` (e.g. the
-    copy sent to a lent GPU machine).
-    """
-    import datetime
-    import os
-    import platform
-    commit = os.environ.get("LOTTERYLIB_COMMIT") or _git_commit()
-    dev = str(device)
-    if dev.startswith("cuda") and torch.cuda.is_available():
-        dev = torch.cuda.get_device_name(torch.device(dev))
-    else:
-        dev = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    return {"commit": commit, "device": dev, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "wall_seconds": round(seconds, 2), "torch": torch.__version__}
 
 
 def summarize(rounds: Sequence[Round]) -> list[dict]:

@@ -196,3 +196,13 @@ def magnitude(weights: Mapping[str, Tensor], fraction_kept: float, *, global_: b
     scores = {k: w.detach().abs() for k, w in weights.items()}
     return prune(full, scores, dict(rates) if rates is not None else 1.0 - float(fraction_kept),
                  seeds=seeds, global_=global_)
+
+
+# Han et al.'s LeNet-300-100 result: fractions of weights kept per layer after pruning.
+HAN_KEPT = {"layers.0": 0.08, "layers.1": 0.09, "layers.2": 0.26}
+
+
+def han_masks(final: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Han et al.'s per-layer magnitude masks (8 % / 9 % / 26 % kept)."""
+    rates = {k: 1.0 - v for k, v in HAN_KEPT.items()}
+    return magnitude(final, 1.0, rates=rates)

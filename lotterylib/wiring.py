@@ -32,6 +32,7 @@ so a population of seeds trains at once with :func:`lotterylib.train.train`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -47,6 +48,7 @@ from torch import Tensor, nn
 from . import models, weightfn
 from .cache import ResultCache
 from .data import Dataset, Split
+from .provenance import provenance
 from .seeds import derive
 from .train import History, TrainConfig, train
 
@@ -499,7 +501,6 @@ def lottery_mask(final_dense_edges: Tensor, fraction_kept: float) -> Tensor:
 def run_graph(config: GraphConfig, data: Dataset, *, cache: ResultCache | None = None,
               device: str | torch.device = "cpu", progress: bool = True) -> GraphRun:
     """Train (or load from the cache) one population of graph classifiers. ``data``: the full dataset."""
-    from .lottery import provenance
     cache = cache or ResultCache()
     entry = cache.get(config, "wiring")
     if entry is not None:
@@ -512,8 +513,8 @@ def run_graph(config: GraphConfig, data: Dataset, *, cache: ResultCache | None =
     if config.variant == "random":
         mask = random_edge_mask([derive(s, "random-graph") for s in config.seeds], graph.num_edges, config.fraction_kept)
     elif config.variant == "lottery":
-        dense = run_graph(_replace(config, variant="dense", snapshot_every=0), data, cache=cache, device=device,
-                          progress=progress)
+        dense = run_graph(dataclasses.replace(config, variant="dense", snapshot_every=0), data, cache=cache,
+                          device=device, progress=progress)
         mask = lottery_mask(dense.final_edges, config.fraction_kept)
     attach_variant(model, config.variant, config.fraction_kept, mask)
     model.to(device)
@@ -533,11 +534,6 @@ def run_graph(config: GraphConfig, data: Dataset, *, cache: ResultCache | None =
                    "init_edges": run.init_edges, "final_edges": run.final_edges})
     cache.put(config, write, "wiring", provenance=provenance(device, seconds))
     return run
-
-
-def _replace(config: GraphConfig, **changes) -> GraphConfig:
-    import dataclasses
-    return dataclasses.replace(config, **changes)
 
 
 def _run_from_entry(config: GraphConfig, entry) -> GraphRun:
@@ -625,7 +621,6 @@ def swap_loss(config: SwapLossConfig, data: Dataset, *, cache: ResultCache | Non
             swapped.append(entered)
         return {"loss_before": before, "loss_after": after, "loss_kept_wiring": kept, "swapped": swapped}
 
-    from .lottery import provenance
     return cache.memoize_json(config, compute, "wiring-swap", provenance=functools.partial(provenance, data.train.x.device))
 
 
@@ -706,7 +701,7 @@ def run_sparse_training(config: SparseTrainingConfig, data: Dataset, *, cache: R
         return {"history": history.to_json(), "fraction_kept": kept / total}
 
     dnw = cache.memoize_json(_DNWSparse(config), compute, "wiring-sparse",
-                             provenance=functools.partial(lottery.provenance, device))
+                             provenance=functools.partial(provenance, device))
     histories = {"dense": rounds[0].histories["ticket"], "ticket": rounds[-1].histories["ticket"],
                  "dnw": History.from_json(dnw["history"])}
     return SparseRun(histories, float(rounds[-1].weights_remaining), float(dnw["fraction_kept"]))

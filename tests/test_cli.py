@@ -83,7 +83,7 @@ def test_run_records_how_the_stored_parts_were_made(tmp_path, monkeypatch, capsy
     from lotterylib import claims, results
     from lotterylib.cache import ResultCache
     from lotterylib.cli import main
-    from lotterylib.lottery import provenance
+    from lotterylib.provenance import provenance
 
     @dataclasses.dataclass(frozen=True)
     class Part:

@@ -1,4 +1,5 @@
-"""Deep Compression's stages and the serialized formats of lotterylib.compression."""
+"""Deep Compression's stages (lotterylib.compression), the byte formats (lotterylib.serialize) and the
+forward passes that run them (lotterylib.runners)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import torch
 
 from lotterylib import binary, deconstruct, models, train, weightfn
 from lotterylib import compression as C
+from lotterylib import runners as R
+from lotterylib import serialize as S
 
 
-def _params(seed: int = 0, density: float = 0.3) -> C.Params:
+def _params(seed: int = 0, density: float = 0.3) -> S.Params:
     g = torch.Generator().manual_seed(seed)
     out, widths = [], [20, 12, 5]
     for a, b in itertools.pairwise(widths):
@@ -64,9 +67,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="no non-zero"):
         C.share_weights([(torch.zeros(3, 4), torch.zeros(3))], 2)
     with pytest.raises(ValueError, match="W \\(out, in\\)"):
-        C.serialize_dense([(torch.zeros(3, 4), torch.zeros(4))])
+        S.serialize_dense([(torch.zeros(3, 4), torch.zeros(4))])
     with pytest.raises(ValueError, match="inputs"):
-        C.serialize_csr([(torch.ones(3, 4), torch.zeros(3)), (torch.ones(2, 5), torch.zeros(2))])
+        S.serialize_csr([(torch.ones(3, 4), torch.zeros(3)), (torch.ones(2, 5), torch.zeros(2))])
     with pytest.raises(ValueError, match="one bit width per layer"):
         C.share_weights(_params(), [2])
     with pytest.raises(ValueError, match="index_bits"):
@@ -74,9 +77,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="increasing"):
         C.relative_indices(np.array([3, 2]), 4)
     with pytest.raises(ValueError, match="fit 3 bits"):
-        C.pack_bits(np.array([8]), 3)
+        S.pack_bits(np.array([8]), 3)
     with pytest.raises(ValueError, match="magic"):
-        C.unpack_arrays(b"XXXX\x00\x00\x00\x00")
+        S.unpack_arrays(b"XXXX\x00\x00\x00\x00")
 
 
 # --- centroid fine-tuning ------------------------------------------------------------------------------
@@ -96,7 +99,7 @@ def test_shared_weights_gradient_is_sum_per_cluster():
 
 def test_centroid_finetuning_trains_only_codebooks(mnist_small):
     model = models.MLP(2, [784, 16, 10]).reset_parameters([0, 1])
-    per_run = [C.share_weights(C.mlp_params(model, r), 2) for r in range(2)]
+    per_run = [C.share_weights(S.mlp_params(model, r), 2) for r in range(2)]
     C.attach_shared(model, per_run)
     before = [l.weight.detach().clone() for l in model.prunable().values()]
     train.train(model, mnist_small, train.TrainConfig(iterations=5, eval_every=5, lr=1e-2), [0, 1], progress=False,
@@ -162,32 +165,32 @@ def test_relative_indices_with_fillers():
 
 def test_pack_bits_roundtrip_and_size():
     v = np.array([5, 0, 7, 3, 1])
-    blob = C.pack_bits(v, 3)
+    blob = S.pack_bits(v, 3)
     assert len(blob) == 2  # 15 bits
-    assert np.array_equal(C.unpack_bits(blob, 3, 5), v)
+    assert np.array_equal(S.unpack_bits(blob, 3, 5), v)
 
 
 # --- formats: roundtrips and exact byte counts -----------------------------------------------------------
 
 def test_container_exact_size():
     arrays = {"a": np.zeros((2, 3), np.float32), "bb": np.arange(4, dtype=np.uint16)}
-    blob = C.pack_arrays(arrays)
+    blob = S.pack_arrays(arrays)
     # 8 (magic + count) + [1 + 1 + 2 + 8 + 24] + [1 + 2 + 2 + 4 + 8]
-    assert len(blob) == 8 + 36 + 17 == 8 + sum(C.array_record_bytes(k, v) for k, v in arrays.items())
-    back = C.unpack_arrays(blob)
+    assert len(blob) == 8 + 36 + 17 == 8 + sum(S.array_record_bytes(k, v) for k, v in arrays.items())
+    back = S.unpack_arrays(blob)
     assert all(np.array_equal(back[k], v) and back[k].dtype == v.dtype for k, v in arrays.items())
 
 
 def test_dense_and_csr_exact_bytes_and_roundtrip():
     w = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]])
     b = torch.tensor([0.5, -0.5])
-    dense = C.serialize_dense([(w, b)])
+    dense = S.serialize_dense([(w, b)])
     assert len(dense) == 8 + (3 + 3 + 8 + 24) + (3 + 3 + 4 + 8)
-    csr = C.serialize_csr([(w, b)])
+    csr = S.serialize_csr([(w, b)])
     # shape uint32 (2,), rowptr uint8 (3,), col uint8 (3,), val float32 (3,), b float32 (2,)
     expect = 8 + (3 + 7 + 4 + 8) + (3 + 8 + 4 + 3) + (3 + 5 + 4 + 3) + (3 + 5 + 4 + 12) + (3 + 3 + 4 + 8)
     assert len(csr) == expect
-    for blob, de in ((dense, C.deserialize_dense), (csr, C.deserialize_csr)):
+    for blob, de in ((dense, S.deserialize_dense), (csr, S.deserialize_csr)):
         (w2, b2), = de(blob)
         assert torch.equal(w2, w) and torch.equal(b2, b)
 
@@ -228,13 +231,13 @@ def test_stream_bits_fixed_widths():
 def test_runners_agree_with_dense():
     params = _params(5)
     x = torch.rand(7, 20)
-    ref = C.dense_runner(params)(x)
+    ref = R.dense_runner(params)(x)
     assert ref.shape == (7, 5)
-    assert torch.allclose(C.csr_runner(params)(x), ref, atol=1e-5)
-    t = C.time_runners({"dense": C.dense_runner(params), "csr": C.csr_runner(params)}, x, repeats=2, warmup=1)
+    assert torch.allclose(R.csr_runner(params)(x), ref, atol=1e-5)
+    t = R.time_runners({"dense": R.dense_runner(params), "csr": R.csr_runner(params)}, x, repeats=2, warmup=1)
     assert set(t) == {"dense", "csr"} and all(v > 0 for v in t.values())
     with pytest.raises(ValueError, match="repeats"):
-        C.time_runners({"dense": C.dense_runner(params)}, x, repeats=0)
+        R.time_runners({"dense": R.dense_runner(params)}, x, repeats=0)
 
 
 def test_binary_runner_matches_model_and_predict_packed():
@@ -246,22 +249,22 @@ def test_binary_runner_matches_model_and_predict_packed():
     model.eval()
     run = 1
     ref = model(x)[run]
-    got = C.binary_runner(model, run, "xnor")(x)
-    flt = C.binary_runner(model, run, "float")(x)
+    got = R.binary_runner(model, run, "xnor")(x)
+    flt = R.binary_runner(model, run, "float")(x)
     assert torch.allclose(got, ref, atol=1e-4) and torch.allclose(flt, ref, atol=1e-4)
     assert torch.allclose(got, binary.predict_packed(model, x, run), atol=1e-4)
-    blob = C.serialize_binary(model, run)
-    assert len(blob) < len(C.pack_arrays(binary.float_state(model, run)))
+    blob = S.serialize_binary(model, run)
+    assert len(blob) < len(S.pack_arrays(binary.float_state(model, run)))
     bwn = binary.BinaryNet(1, arch, "bwn").reset_parameters([0]).eval()
     with pytest.raises(ValueError, match="sign activations"):
-        C.binary_runner(bwn, 0, "xnor")
+        R.binary_runner(bwn, 0, "xnor")
 
 
 def test_seed_mask_blob_is_smaller_than_dense():
     model = models.build("lenet_300_100", [0])
     mask = {k: (torch.rand(l.weight[0].shape) < 0.1).float() for k, l in model.prunable().items()}
     blob = deconstruct.pack_seed_mask("lenet_300_100", 0, "signed_constant", mask)
-    dense = C.serialize_dense(C.mlp_params(model))
+    dense = S.serialize_dense(S.mlp_params(model))
     assert len(blob) < len(dense) / 30
 
 

@@ -1,4 +1,9 @@
-"""Mask criteria (Zhou et al. 2019): every criterion on hand-made (w_i, w_f), ties, the quadrant search."""
+"""Mask criteria (Zhou et al. 2019): every criterion on hand-made (w_i, w_f), ties, the quadrant search.
+
+The tests of properties every criterion must have (score shape, determinism, the exact count kept,
+no revival, use in IMP) run over the whole registry, ``criteria.CRITERIA``, so a newly registered
+criterion is tested by them without being listed here.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,9 @@ KEEP3 = {
     "small_init_small_final": [1, 0, 1, 0, 0, 1],
 }
 
+# Every registered criterion (the Zhou et al. eleven and any registered since).
+REGISTERED = sorted(criteria.CRITERIA)
+
 
 def test_registry_has_the_eleven_criteria():
     assert set(criteria.ZHOU) == set(KEEP3) | {"random"}
@@ -45,7 +53,27 @@ def test_criterion_on_hand_made_weights(name):
     assert mask.tolist() == [float(v) for v in KEEP3[name]]
 
 
-@pytest.mark.parametrize("name", criteria.ZHOU)
+@pytest.mark.parametrize("name", REGISTERED)
+def test_every_criterion_scores_every_weight(name):
+    g = torch.Generator().manual_seed(1)
+    w_i, w_f = torch.randn(40, 7, generator=g), torch.randn(40, 7, generator=g)
+    s = criteria.score(name, w_i, w_f)
+    expected = (40, 7, 2) if criteria.is_quadrant(name) else (40, 7)
+    assert s.shape == expected and s.dtype == torch.float32
+    assert bool(torch.isfinite(s).all())
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_every_criterion_is_deterministic_given_its_seed(name):
+    g = torch.Generator().manual_seed(1)
+    w_i, w_f = torch.randn(40, 7, generator=g), torch.randn(40, 7, generator=g)
+    a = criteria.score(name, w_i, w_f, torch.Generator().manual_seed(5))
+    b = criteria.score(name, w_i, w_f, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    assert torch.equal(criteria.oneshot_mask(name, w_i, w_f, 0.3, seed=2), criteria.oneshot_mask(name, w_i, w_f, 0.3, seed=2))
+
+
+@pytest.mark.parametrize("name", REGISTERED)
 def test_every_criterion_keeps_exactly_the_count(name):
     g = torch.Generator().manual_seed(1)
     w_i, w_f = torch.randn(40, 7, generator=g), torch.randn(40, 7, generator=g)
@@ -53,6 +81,15 @@ def test_every_criterion_keeps_exactly_the_count(name):
         m = criteria.oneshot_mask(name, w_i, w_f, frac, seed=3)
         assert int(m.sum()) == round(frac * 280)
         assert set(m.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_every_criterion_never_revives_a_pruned_weight(name):
+    g = torch.Generator().manual_seed(4)
+    w_i, w_f = torch.randn(200, generator=g), torch.randn(200, generator=g)
+    keep = criteria.oneshot_mask("random", w_i, w_f, 0.6, seed=4)
+    m = criteria.oneshot_mask(name, w_i, w_f, 0.3, seed=4, keep=keep)
+    assert int(m.sum()) == 60 and bool((m <= keep).all())
 
 
 def test_score_formulas():
@@ -188,7 +225,7 @@ def test_score_shape_checked_by_prune():
         masks.prune({"w": torch.ones(1, 4)}, {"w": torch.ones(1, 5)}, 0.5, seeds=[0])
 
 
-@pytest.mark.parametrize("name", criteria.ZHOU)
+@pytest.mark.parametrize("name", REGISTERED)
 def test_every_criterion_runs_in_imp_next_mask(name):
     config = lottery.LotteryConfig(criterion=name, seeds=(0,))
     init = lottery.initial_weights(config)
@@ -203,8 +240,8 @@ def test_every_criterion_runs_in_imp_next_mask(name):
 def test_criteria_differ_from_each_other():
     g = torch.Generator().manual_seed(0)
     w_i, w_f = torch.randn(500, generator=g), torch.randn(500, generator=g)
-    ms = {n: criteria.oneshot_mask(n, w_i, w_f, 0.3) for n in criteria.ZHOU}
-    for a, b in itertools.combinations(criteria.ZHOU, 2):
+    ms = {n: criteria.oneshot_mask(n, w_i, w_f, 0.3) for n in REGISTERED}
+    for a, b in itertools.combinations(REGISTERED, 2):
         assert not torch.equal(ms[a], ms[b]), (a, b)
 
 

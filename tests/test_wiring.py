@@ -1,5 +1,7 @@
 """Discovering Neural Wirings: the top-k straight-through wiring, graph validation, swap recording."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -213,11 +215,11 @@ def test_run_graph_caches_and_lottery_uses_dense_mask(tmp_path):
     cache = ResultCache(tmp_path)
     base = wiring.GraphConfig(blocks=(4, 6, 4), fraction_kept=0.2, seeds=(0,), snapshot_every=2, input_pool=2,
                               train=TrainConfig(iterations=4, batch_size=16, optimizer="sgd", lr=0.1, eval_every=4))
-    run = wiring.run_graph(wiring._replace(base, variant="lottery"), data, cache=cache, progress=False)
-    dense = wiring.run_graph(wiring._replace(base, variant="dense"), data, cache=cache, progress=False)
+    run = wiring.run_graph(dataclasses.replace(base, variant="lottery"), data, cache=cache, progress=False)
+    dense = wiring.run_graph(dataclasses.replace(base, variant="dense"), data, cache=cache, progress=False)
     expected = wiring.lottery_mask(dense.final_edges, 0.2).bool()
     assert torch.equal(run.snapshots[0], expected) and torch.equal(run.snapshots[-1], expected)
-    again = wiring.run_graph(wiring._replace(base, variant="lottery"), data, cache=cache, progress=False)
+    again = wiring.run_graph(dataclasses.replace(base, variant="lottery"), data, cache=cache, progress=False)
     assert torch.equal(again.final_edges, run.final_edges) and again.snapshot_steps == [0, 2, 4]
     assert np.array_equal(again.swaps, run.swaps)
 

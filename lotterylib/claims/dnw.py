@@ -17,6 +17,7 @@ One experiment, ``dnw``; profiles share the code path and differ in sizes:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -27,7 +28,7 @@ from ..cache import ResultCache
 from ..data import load
 from ..train import TrainConfig
 from . import Claim, Context, Verdict, experiment, register
-from .lt import _gap, _pp
+from .stats import fmt_pp, gap_and_se
 
 PAPER = "Wortsman et al. 2019"
 SWAP_LRS = (0.5, 0.2, 0.1, 0.05, 0.02)
@@ -67,7 +68,7 @@ def settings(profile: str, seed: int = 0) -> Settings:
                 seeds=seeds))}
     else:
         raise ValueError(f"unknown profile {profile!r}; choose quick or full")
-    graphs = tuple((ds, tuple(wiring._replace(base, dataset=ds, variant=v) for v in variants))
+    graphs = tuple((ds, tuple(dataclasses.replace(base, dataset=ds, variant=v) for v in variants))
                    for ds, variants in per_dataset.items())
     swaps = tuple(wiring.SwapLossConfig(lr=lr, seed=seed) for lr in SWAP_LRS)
     return Settings(graphs, tuple(sparse.items()), swaps)
@@ -120,24 +121,24 @@ def check_dnw1(s: Mapping[str, Any], profile: str) -> Verdict:
         if profile == "full" and _subset_only(g["note"]):
             return Verdict(None, "only the CIFAR-10 subset is on disk", note="needs the full CIFAR-10")
         dnw, rg = g["variants"]["dnw"]["per_seed_test_acc"], g["variants"]["random"]["per_seed_test_acc"]
-        gap, se = _gap(dnw, rg)
+        gap, se = gap_and_se(dnw, rg)
         need = 0.01 if profile == "quick" else 0.025
         ok = gap >= need and gap > se
         if profile == "full":
             ok = ok and float(np.mean(dnw)) >= 0.79
         holds &= ok
         worst = gap if worst is None else min(worst, gap)
-        parts.append(f"{ds}: DNW {100 * np.mean(dnw):.1f}% − RG {100 * np.mean(rg):.1f}% = {_pp(gap)} (SE {100 * se:.2f} pp)")
+        parts.append(f"{ds}: DNW {100 * np.mean(dnw):.1f}% − RG {100 * np.mean(rg):.1f}% = {fmt_pp(gap)} (SE {100 * se:.2f} pp)")
     need_txt = "≥ +1 pp and > 1 SE" if profile == "quick" else "≥ +2.5 pp, > 1 SE, DNW ≥ 79%"
     return Verdict(holds, "; ".join(parts), worst, "" if holds else f"needs {need_txt}")
 
 
 def check_dnw3(s: Mapping[str, Any], profile: str) -> Verdict:
     r = s["sparse"]["lenet_300_100"]
-    gap, se = _gap(r["dnw_per_seed_test_acc"], r["dense_per_seed_test_acc"])
+    gap, se = gap_and_se(r["dnw_per_seed_test_acc"], r["dense_per_seed_test_acc"])
     ticket = float(np.mean(r["ticket_per_seed_test_acc"]))
     holds = gap >= -0.02
-    return Verdict(holds, f"LeNet-300-100 at {100 * r['dnw_fraction_kept']:.1f}% kept: DNW − dense {_pp(gap)} "
+    return Verdict(holds, f"LeNet-300-100 at {100 * r['dnw_fraction_kept']:.1f}% kept: DNW − dense {fmt_pp(gap)} "
                           f"(SE {100 * se:.2f} pp); LT ticket {100 * ticket:.2f}%", gap,
                    "" if holds else "DNW sparse training should be within 2 pp of dense")
 
@@ -148,9 +149,9 @@ def check_dnw4(s: Mapping[str, Any], profile: str) -> Verdict:
         return Verdict(None, "Conv-4 not run in this profile")
     if _subset_only(r["note"]):
         return Verdict(None, "only the CIFAR-10 subset is on disk", note="needs the full CIFAR-10")
-    gap, se = _gap(r["dnw_per_seed_test_acc"], r["dense_per_seed_test_acc"])
+    gap, se = gap_and_se(r["dnw_per_seed_test_acc"], r["dense_per_seed_test_acc"])
     holds = gap >= -0.02
-    return Verdict(holds, f"Conv-4 CIFAR-10 at {100 * r['dnw_fraction_kept']:.1f}% kept: DNW − dense {_pp(gap)}", gap)
+    return Verdict(holds, f"Conv-4 CIFAR-10 at {100 * r['dnw_fraction_kept']:.1f}% kept: DNW − dense {fmt_pp(gap)}", gap)
 
 
 def check_dnw2(s: Mapping[str, Any], profile: str) -> Verdict:

@@ -18,13 +18,12 @@ import torch
 from .. import masks, models
 from ..cache import ResultCache
 from ..data import Dataset, load
-from ..lottery import LotteryConfig, provenance, round_state, run_imp
+from ..lottery import LotteryConfig, round_state, run_imp
+from ..provenance import provenance
 from ..train import TrainConfig, evaluate, train
 from . import Claim, Context, Verdict, experiment, register
 from .lt import lt_config
 
-# Han et al.'s LeNet-300-100 result: fractions of weights kept per layer after pruning.
-HAN_KEPT = {"layers.0": 0.08, "layers.1": 0.09, "layers.2": 0.26}
 FRACTIONS_KEPT = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01)
 
 
@@ -63,12 +62,6 @@ def prune_without_retraining(final: Mapping[str, torch.Tensor], data: Dataset, f
     return out
 
 
-def han_masks(final: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Han et al.'s per-layer magnitude masks (8 % / 9 % / 26 % kept)."""
-    rates = {k: 1.0 - v for k, v in HAN_KEPT.items()}
-    return masks.magnitude(final, 1.0, rates=rates)
-
-
 @experiment("han_lenet_mnist")
 def han_lenet_mnist(profile: str, seed: int, context: Context) -> dict:
     cfg, _, _ = lt_config(profile, seed)
@@ -83,7 +76,7 @@ def han_lenet_mnist(profile: str, seed: int, context: Context) -> dict:
     def fine_tune() -> dict:
         import time
         start = time.time()
-        mask = han_masks(final)
+        mask = masks.han_masks(final)
         model = models.build(cfg.model, list(cfg.seeds))
         models.set_weights(model, final)
         masks.attach_masks(model, mask)

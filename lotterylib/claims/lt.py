@@ -22,6 +22,7 @@ from ..data import DataError, load
 from ..lottery import LotteryConfig, run_imp, run_oneshot, summarize
 from ..train import TrainConfig
 from . import Claim, Context, NotReached, Verdict, experiment, full_run_command, register
+from .stats import fmt_pp, gap_and_se, seed_se
 
 PAPER = "Frankle & Carbin 2019"
 
@@ -167,7 +168,7 @@ def check_lt7(s: Mapping[str, Any], profile: str) -> Verdict:
         dense = _dense(summary)["test_acc"]
         best = max((r for r in summary["rows"] if r["variant"] == "ticket" and r["round"] > 0), key=lambda r: r["test_acc"])
         ok &= best["test_acc"] - dense >= 0.015
-        parts.append(f"{net} {_pp(best['test_acc'] - dense)} at Pm {100 * best['weights_remaining']:.1f}%")
+        parts.append(f"{net} {fmt_pp(best['test_acc'] - dense)} at Pm {100 * best['weights_remaining']:.1f}%")
     return Verdict(bool(ok), "best ticket − dense: " + "; ".join(parts))
 
 
@@ -179,7 +180,7 @@ def check_lt8(s: Mapping[str, Any], profile: str) -> Verdict:
             raise NotReached(f"{net}: no round at Pm ≤ 10%")
         gap = min(_row(summary, "ticket", pm)["test_acc"] - _row(summary, "reinit", pm)["test_acc"] for pm in sparse)
         ok &= gap >= 0.02
-        parts.append(f"{net} {_pp(gap)}")
+        parts.append(f"{net} {fmt_pp(gap)}")
     return Verdict(bool(ok), "smallest ticket − reinit gap at Pm ≤ 10%: " + "; ".join(parts))
 
 
@@ -202,28 +203,11 @@ def _dense(summary: Mapping[str, Any]) -> dict:
     return dense
 
 
-def _se(x: list[float]) -> float:
-    """Standard error of the seed mean (NaN with fewer than two seeds)."""
-    x_ = np.asarray(x, float)
-    return float(x_.std(ddof=1) / np.sqrt(len(x_))) if len(x_) > 1 else float("nan")
-
-
-def _gap(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean difference a − b and its pooled standard error (seed means)."""
-    a_, b_ = np.asarray(a, float), np.asarray(b, float)
-    se = float(np.hypot(_se(a_), _se(b_))) if min(len(a_), len(b_)) > 1 else 0.0
-    return float(a_.mean() - b_.mean()), se
-
-
-def _pp(x: float) -> str:
-    return f"{100 * x:+.2f} pp"
-
-
 def _check_gap(a: list[float], b: list[float], min_gap: float, what: str) -> Verdict:
-    gap, se = _gap(a, b)
+    gap, se = gap_and_se(a, b)
     holds = gap >= min_gap and gap > se
-    return Verdict(holds, f"{what}: {_pp(gap)} (SE {100 * se:.2f} pp)", gap,
-                   "" if holds else f"needs ≥ {_pp(min_gap)} and above one standard error")
+    return Verdict(holds, f"{what}: {fmt_pp(gap)} (SE {100 * se:.2f} pp)", gap,
+                   "" if holds else f"needs ≥ {fmt_pp(min_gap)} and above one standard error")
 
 
 # --- the claims ---------------------------------------------------------------------------------
@@ -232,15 +216,15 @@ def check_lt1(s: Mapping[str, Any], profile: str) -> Verdict:
     dense = _dense(s)
     if profile == "quick":
         ticket = _row(s, "ticket", 0.25)
-        gap, se = _gap(ticket["per_seed_early_val_acc"], dense["per_seed_early_val_acc"])
+        gap, se = gap_and_se(ticket["per_seed_early_val_acc"], dense["per_seed_early_val_acc"])
         holds = gap > 0 and gap > se
         return Verdict(holds, f"val. acc. at it {ticket['early_iteration']}: ticket Pm={100 * ticket['weights_remaining']:.1f}% "
-                              f"{_pp(gap)} vs dense", gap, "quick proxy for 'learns faster'")
+                              f"{fmt_pp(gap)} vs dense", gap, "quick proxy for 'learns faster'")
     rows = {pm: _row(s, "ticket", pm) for pm in (1.0, 0.513, 0.211, 0.036)}
     it = {pm: r["early_stop_iteration"] for pm, r in rows.items()}
     ordered = it[0.211] < it[0.513] < it[1.0]
     back = abs(it[0.036] - it[1.0]) <= 0.25 * it[1.0]
-    se = {pm: _se(r.get("per_seed_early_stop", [])) for pm, r in rows.items()}
+    se = {pm: seed_se(r.get("per_seed_early_stop", [])) for pm, r in rows.items()}
     failed = ([] if ordered else ["it(21.1) < it(51.3) < it(100) fails"]) + \
              ([] if back else [f"it(3.6) is {100 * (it[0.036] / it[1.0] - 1):+.0f}% off dense, beyond ±25%"])
     measured = "early-stop iteration, seed mean ± SE: " + ", ".join(
@@ -265,7 +249,7 @@ def check_lt3(s: Mapping[str, Any], profile: str) -> Verdict:
         small = _row(s, "ticket", 0.036)
         diff = small["test_acc"] - dense["test_acc"]
         if abs(diff) > 0.003:
-            return Verdict(False, v.measured + f"; at Pm 3.6% {_pp(diff)}", v.value, "Pm 3.6% should be within ±0.3 pp of dense")
+            return Verdict(False, v.measured + f"; at Pm 3.6% {fmt_pp(diff)}", v.value, "Pm 3.6% should be within ±0.3 pp of dense")
     return v
 
 
@@ -274,14 +258,14 @@ def check_lt4(s: Mapping[str, Any], profile: str) -> Verdict:
     worst = None
     for pm in pms:
         t, r = _row(s, "ticket", pm), _row(s, "reinit", pm)
-        gap, se = _gap(t["per_seed_test_acc"], r["per_seed_test_acc"])
+        gap, se = gap_and_se(t["per_seed_test_acc"], r["per_seed_test_acc"])
         if worst is None or gap - se < worst[0] - worst[1]:
             worst = (gap, se, pm)
     if worst is None:
         return Verdict(None, "no round with Pm ≤ 26%", note="run more rounds")
     gap, se, pm = worst
     holds = gap >= 0.003 and gap > se
-    return Verdict(holds, f"ticket − reinit, smallest gap over Pm ≤ 25%: {_pp(gap)} at Pm={100 * pm:.1f}%", gap)
+    return Verdict(holds, f"ticket − reinit, smallest gap over Pm ≤ 25%: {fmt_pp(gap)} at Pm={100 * pm:.1f}%", gap)
 
 
 def check_lt5(s: Mapping[str, Any], profile: str) -> Verdict:
@@ -290,12 +274,12 @@ def check_lt5(s: Mapping[str, Any], profile: str) -> Verdict:
     if not oneshot:
         raise NotReached("no one-shot rounds")
     moderate, smallest = oneshot[0], oneshot[-1]
-    g1, se1 = _gap(moderate["per_seed_test_acc"], dense["per_seed_test_acc"])
+    g1, se1 = gap_and_se(moderate["per_seed_test_acc"], dense["per_seed_test_acc"])
     iterative = _row(s, "ticket", smallest["weights_remaining"])
-    g2, se2 = _gap(iterative["per_seed_test_acc"], smallest["per_seed_test_acc"])
+    g2, se2 = gap_and_se(iterative["per_seed_test_acc"], smallest["per_seed_test_acc"])
     holds = g1 > se1 and g1 > 0 and g2 > 0 and g2 > se2
-    return Verdict(holds, f"one-shot Pm={100 * moderate['weights_remaining']:.1f}% − dense {_pp(g1)}; "
-                          f"iterative − one-shot at Pm={100 * smallest['weights_remaining']:.1f}% {_pp(g2)}", g1)
+    return Verdict(holds, f"one-shot Pm={100 * moderate['weights_remaining']:.1f}% − dense {fmt_pp(g1)}; "
+                          f"iterative − one-shot at Pm={100 * smallest['weights_remaining']:.1f}% {fmt_pp(g2)}", g1)
 
 
 for _claim in (
