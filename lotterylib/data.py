@@ -98,7 +98,8 @@ def data_root(data_root: str | os.PathLike | None = None) -> Path:
     if not data_root:
         raise DataError(
             f"No data folder given. Set {DATA_ENV} to a folder laid out like torchvision's "
-            f"(MNIST/raw/*.gz, FashionMNIST/raw/*.gz, cifar-10-batches-py/), or pass data_root=. "
+            f"(MNIST/raw/*.gz, FashionMNIST/raw/*.gz, cifar-10-batches-py/), or pass data_root= "
+            f"(--data-root on the command line). "
             f"In this project the tests use ../shared/data.")
     return Path(data_root).expanduser()
 

@@ -266,7 +266,7 @@ def test_run_skips_an_experiment_whose_stored_result_is_complete(tmp_path):
     assert where.read_text() == before and not (tmp_path / "c").exists()
 
 
-def test_run_records_how_the_stored_parts_were_made(tmp_path, monkeypatch, capsys):
+def test_run_records_how_the_stored_parts_were_made(tmp_path, monkeypatch, capsys, data_root):
     # A toy experiment, registered for this test only: one cached part made "in an earlier session"
     # on another device, one computed now. The stored result's provenance sums both.
     import dataclasses
@@ -292,7 +292,7 @@ def test_run_records_how_the_stored_parts_were_made(tmp_path, monkeypatch, capsy
     monkeypatch.setitem(claims.CLAIMS, "TOY-1", claims.Claim("TOY-1", "toy", "two parts", "2", "= 2", "toy",
                                                              lambda s, p: claims.Verdict(s["total"] == 2, str(s["total"]))))
     assert main(["run", "--profile", "full", "--only", "TOY", "--results", str(tmp_path), "--cache",
-                 str(tmp_path / "c"), "--no-progress"]) == 0
+                 str(tmp_path / "c"), "--data-root", str(data_root), "--no-progress"]) == 0
     (stored,) = (tmp_path / "toy").glob("full-seed0-*.json")
     made = json.loads(stored.read_text())["provenance"]
     assert made["parts"]["count"] == 2 and made["parts"]["untimed"] == 0
