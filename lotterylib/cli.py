@@ -184,7 +184,8 @@ def check_folder(path: Path, what: str, fix: str, writable: bool) -> None:
     if not existing.is_dir():
         raise InputError(f"{what} cannot be created because {existing} is a file; {fix}")
     if writable and not can_create_files_in(existing):
-        state = "is read-only" if existing == Path(os.path.abspath(path)) else f"cannot be created in the read-only {existing}"
+        itself = existing == Path(os.path.abspath(path))
+        state = "is read-only" if itself else f"cannot be created in the read-only {existing}"
         raise InputError(f"{what} {state}; make it writable (chmod u+w) or {fix}")
 
 

@@ -196,7 +196,8 @@ def _import_failure(module: str, err: ImportError) -> str:
     missing = (err.name or "").split(".")[0]
     reinstall = "pip install -r requirements.txt -e . in the repository"
     if not missing or missing == __name__.split(".")[0]:
-        return f"the claims in {module} cannot be loaded ({err}); this lotterylib is incomplete: reinstall it ({reinstall})"
+        return (f"the claims in {module} cannot be loaded ({err}); this lotterylib is incomplete: "
+                f"reinstall it ({reinstall})")
     package = _DISTRIBUTION_OF.get(missing, missing)
     if isinstance(err, ModuleNotFoundError) and err.name == missing:
         return (f"the claims in {module} cannot be loaded: they need the package {package!r}, which is not installed; "
