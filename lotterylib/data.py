@@ -98,7 +98,8 @@ def data_root(data_root: str | os.PathLike | None = None) -> Path:
     if not data_root:
         raise DataError(
             f"No data folder given. Set {DATA_ENV} to a folder laid out like torchvision's "
-            f"(MNIST/raw/*.gz, FashionMNIST/raw/*.gz, cifar-10-batches-py/), or pass data_root=. "
+            f"(MNIST/raw/*.gz, FashionMNIST/raw/*.gz, cifar-10-batches-py/), or pass data_root= "
+            f"(--data-root on the command line). "
             f"In this project the tests use ../shared/data.")
     return Path(data_root).expanduser()
 
@@ -176,12 +177,9 @@ def load(name: str, data_root: str | os.PathLike | None = None, *, device: str |
     CIFAR-10 subset).
     """
     key = name.lower().replace("-", "_")
-    root = globals()["data_root"](data_root)
+    root = _existing_root(data_root)
     if key in _IDX_FILES:
-        folder, files, urls = _IDX_FILES[key]
-        raw = root / folder / "raw"
-        hint = f"torchvision's layout <root>/{folder}/raw/"
-        arrays = {f: _read_idx(_verified(raw / f, md5, urls, hint, download, root)) for f, md5 in files.items()}
+        arrays = {f: _read_idx(path) for f, path in _idx_files(key, root, download).items()}
         x_train = torch.from_numpy(arrays["train-images-idx3-ubyte.gz"].reshape(-1, 784).astype(np.float32) / 255)
         y_train = torch.from_numpy(arrays["train-labels-idx1-ubyte.gz"].astype(np.int64))
         x_test = torch.from_numpy(arrays["t10k-images-idx3-ubyte.gz"].reshape(-1, 784).astype(np.float32) / 255)
@@ -199,37 +197,78 @@ def load(name: str, data_root: str | os.PathLike | None = None, *, device: str |
     return Dataset(key, train, val, Split(x_test, y_test), 10, shape, note).to(device)
 
 
-def _load_cifar10(root: Path, download: bool):
+def verify(name: str, data_root: str | os.PathLike | None = None, *, download: bool = True) -> None:
+    """Check that dataset ``name``'s files are there and match their official checksums, without
+    loading them (milliseconds, where :func:`load` takes seconds): what a command checks before it
+    starts work. Missing files are downloaded as :func:`load` would. Raises :class:`DataError`.
+    """
+    key = name.lower().replace("-", "_")
+    root = _existing_root(data_root)
+    if key in _IDX_FILES:
+        _idx_files(key, root, download)
+    elif key == "cifar10":
+        _cifar10_source(root, download)
+    else:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def _existing_root(path: str | os.PathLike | None) -> Path:
+    root = data_root(path)
+    if not root.is_dir():
+        raise DataError(
+            f"Data folder {root} is missing (or is not a folder). Point {DATA_ENV} (or data_root=; "
+            f"--data-root on the command line) at a folder laid out like torchvision's (MNIST/raw/*.gz, "
+            f"FashionMNIST/raw/*.gz, cifar-10-batches-py/).")
+    return root
+
+
+def _idx_files(key: str, root: Path, download: bool) -> dict[str, Path]:
+    """The verified files of an MNIST-like dataset, by name."""
+    folder, files, urls = _IDX_FILES[key]
+    hint = f"torchvision's layout <root>/{folder}/raw/"
+    return {f: _verified(root / folder / "raw" / f, md5, urls, hint, download, root) for f, md5 in files.items()}
+
+
+def _cifar10_source(root: Path, download: bool) -> Path:
+    """The verified CIFAR-10 under ``root``: the full python version's folder, else the subset's file."""
     full = root / "cifar-10-batches-py"
     subset = root / "cifar-10-subset" / "cifar10_subset.npz"
     if not full.exists() and not subset.exists() and download:
         _download_cifar10(root)
     if full.exists():
-        blobs = {}
         for fname, md5 in _CIFAR_MD5.items():
-            path = _verified(full / fname, md5, [], "the python version of CIFAR-10, unpacked", False, root)
+            _verified(full / fname, md5, [], "the python version of CIFAR-10, unpacked", False, root)
+        return full
+    if subset.exists():
+        digest = _sha256(subset)
+        if digest != _CIFAR_SUBSET_SHA256:
+            raise DataError(f"{subset} is corrupt: sha256 {digest}, expected {_CIFAR_SUBSET_SHA256}")
+        return subset
+    raise DataError(
+        f"CIFAR-10 not found under {root}. Put the official python version, unpacked, at "
+        f"{full}/ (data_batch_1..5, test_batch, batches.meta; from {_CIFAR_URL}), or the verified "
+        f"subset at {subset}, or point {DATA_ENV} at a folder that has one of them.")
+
+
+def _load_cifar10(root: Path, download: bool):
+    source = _cifar10_source(root, download)
+    if source.is_dir():
+        blobs = {}
+        for fname in _CIFAR_MD5:
             if fname != "batches.meta":
-                with open(path, "rb") as fh:
+                with open(source / fname, "rb") as fh:
                     blobs[fname] = pickle.load(fh, encoding="latin1")
         train = [blobs[f"data_batch_{i}"] for i in range(1, 6)]
         x_train = np.concatenate([b["data"] for b in train])
         y_train = np.concatenate([b["labels"] for b in train])
         x_test, y_test = blobs["test_batch"]["data"], np.asarray(blobs["test_batch"]["labels"])
         note = ""
-    elif subset.exists():
-        digest = _sha256(subset)
-        if digest != _CIFAR_SUBSET_SHA256:
-            raise DataError(f"{subset} is corrupt: sha256 {digest}, expected {_CIFAR_SUBSET_SHA256}")
-        arrays = np.load(subset)
+    else:
+        arrays = np.load(source)
         x_train, y_train = arrays["train_data"], arrays["train_labels"]
         x_test, y_test = arrays["test_data"], arrays["test_labels"]
         note = (f"CIFAR-10 verified subset: {len(y_train)} training and {len(y_test)} test images "
                 f"(the full dataset is not available here)")
-    else:
-        raise DataError(
-            f"CIFAR-10 not found under {root}. Put the official python version, unpacked, at "
-            f"{full}/ (data_batch_1..5, test_batch, batches.meta; from {_CIFAR_URL}), or the verified "
-            f"subset at {subset}, or point {DATA_ENV} at a folder that has one of them.")
 
     def to_tensor(x):
         return torch.from_numpy(np.asarray(x, dtype=np.uint8).reshape(-1, 3, 32, 32).astype(np.float32) / 255)

@@ -115,3 +115,35 @@ def test_dlt1_on_a_run_cut_short_is_judged_on_the_points_it_reached():
     bad = dict(good, random=0.99)  # random above the tickets at Pm 7 %: decided, whatever Pm 3.6 % shows
     verdict = dlt.check_dlt1(_dlt_imp({7: good, 12: bad}), "full")
     assert verdict.holds is False and "ordering fails" in verdict.measured
+
+
+@pytest.mark.parametrize("source,message", [
+    ("import no_such_package_for_lotterylib\n",
+     r"lotterylib\.claims\.broken_chapter cannot be loaded: they need the package 'no_such_package_for_lotterylib', "
+     r"which is not installed; install it \(pip install no_such_package_for_lotterylib\)"),
+    ("from lotterylib.no_such_module import x\n",
+     r"lotterylib\.claims\.broken_chapter cannot be loaded \(No module named 'lotterylib\.no_such_module'\); "
+     r"this lotterylib is incomplete: reinstall it"),
+])
+def test_a_claims_module_that_cannot_be_imported_is_an_error_not_a_shorter_registry(source, message, tmp_path,
+                                                                                   monkeypatch):
+    # A chapter module next to the real ones (the package's search path extended by a folder) whose import fails.
+    (tmp_path / "broken_chapter.py").write_text(source)
+    monkeypatch.setattr(claims, "__path__", [*claims.__path__, str(tmp_path)])
+    with pytest.raises(claims.ClaimsImportError, match=message):
+        claims.load_all()
+    with pytest.raises(claims.ClaimsImportError):
+        claims.select("LT")  # so the CLI and the chapters stop too
+
+
+def test_a_missing_dependency_of_a_real_claims_module_names_it(monkeypatch):
+    import importlib
+    real = importlib.import_module
+
+    def without_numba(name, *args):
+        if name == "lotterylib.claims.xnor":
+            raise ModuleNotFoundError("No module named 'numba'", name="numba")
+        return real(name, *args)
+    monkeypatch.setattr(importlib, "import_module", without_numba)
+    with pytest.raises(claims.ClaimsImportError, match=r"lotterylib\.claims\.xnor .*'numba'.*pip install numba"):
+        claims.load_all()

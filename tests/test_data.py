@@ -55,3 +55,19 @@ def test_truncated_or_wrong_file_is_refused(tmp_path, data_root):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
         data.load("svhn", "/tmp")
+
+
+def test_verify_checks_checksums_without_loading(tmp_path, data_root):
+    data.verify("mnist", data_root)
+    data.verify("cifar10", data_root)  # the subset here
+    raw = tmp_path / "MNIST" / "raw"
+    shutil.copytree(data_root / "MNIST" / "raw", raw)
+    target = raw / "train-images-idx3-ubyte.gz"
+    os.chmod(target, 0o644)
+    body = bytearray(target.read_bytes())
+    body[5000] ^= 0xFF  # same length, one byte changed
+    target.write_bytes(bytes(body))
+    with pytest.raises(data.DataError, match="corrupt.*Replace it"):
+        data.verify("mnist", tmp_path, download=False)
+    with pytest.raises(data.DataError, match="Data folder .*nowhere is missing.*Point LOTTERYLIB_DATA"):
+        data.verify("mnist", tmp_path / "nowhere")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -169,15 +168,42 @@ def _decide(claim: Claim, summary: Mapping[str, Any], profile: str) -> Verdict:
         return Verdict(None, "—", note=f"{err.args[0]}{done}")
 
 
+class ClaimsImportError(ImportError):
+    """A chapter module of this package cannot be imported, so its claims would be missing."""
+
+
+# Import names whose pip distribution is named otherwise.
+_DISTRIBUTION_OF = {"PIL": "pillow"}
+
+
 def load_all() -> dict[str, Claim]:
-    """Import every chapter module of this package (they register their claims) and return CLAIMS."""
+    """Import every chapter module of this package (they register their claims) and return CLAIMS.
+
+    Raises :class:`ClaimsImportError` naming the module and the missing package when one cannot be
+    imported: a registry without that chapter's claims would pass for a complete one.
+    """
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
+            module = f"{__name__}.{info.name}"
             try:
-                importlib.import_module(f"{__name__}.{info.name}")
-            except ImportError as err:  # e.g. a chapter's optional dependency missing on a GPU machine
-                warnings.warn(f"claims of {info.name} unavailable: {err}")
+                importlib.import_module(module)
+            except ImportError as err:
+                raise ClaimsImportError(_import_failure(module, err), name=err.name) from err
     return CLAIMS
+
+
+def _import_failure(module: str, err: ImportError) -> str:
+    missing = (err.name or "").split(".")[0]
+    reinstall = "pip install -r requirements.txt -e . in the repository"
+    if not missing or missing == __name__.split(".")[0]:
+        return (f"the claims in {module} cannot be loaded ({err}); this lotterylib is incomplete: "
+                f"reinstall it ({reinstall})")
+    package = _DISTRIBUTION_OF.get(missing, missing)
+    if isinstance(err, ModuleNotFoundError) and err.name == missing:
+        return (f"the claims in {module} cannot be loaded: they need the package {package!r}, which is not installed; "
+                f"install it (pip install {package}) or lotterylib with all its dependencies ({reinstall})")
+    return (f"the claims in {module} cannot be loaded: the installed {package!r} lacks what they need ({err}); "
+            f"install the versions lotterylib declares ({reinstall})")
 
 
 def select(prefix: str | None = None) -> list[Claim]:
