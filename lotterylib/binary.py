@@ -367,7 +367,9 @@ def _run_slice(t: Tensor, run: int, runs: int) -> np.ndarray:
     return t.reshape(runs, -1)[run].numpy()
 
 
-def _effective(layer: nn.Module) -> Tensor:
+def deployed_weight(layer: nn.Module) -> Tensor:
+    """The weight a layer computes with once deployed: its weight function in eval mode (stochastic
+    BinaryConnect: the deterministic sign), detached."""
     was = [m.training for m in layer.modules()]
     layer.eval()  # deterministic weights (stochastic BinaryConnect: its sign)
     try:
@@ -391,7 +393,7 @@ def packed_state(model: BinaryNet, run: int = 0) -> dict[str, np.ndarray]:
     binarized = model.binarized_layers()
     m = model.method
     for name, layer in binarized.items():
-        w = _effective(layer)[run].float()
+        w = deployed_weight(layer)[run].float()
         rows = w.reshape(w.shape[0], -1)
         if m.weight_bits == 1:
             out[f"{name}.bits"] = bitpack.pack_signs(rows)
@@ -487,7 +489,7 @@ def xnor_linear(block: BinaryBlock, x: Tensor, run: int = 0) -> Tensor:
     xn = F.batch_norm(x, norm.running_mean[sl], norm.running_var[sl],
                       None if norm.weight is None else norm.weight[sl],
                       None if norm.bias is None else norm.bias[sl], False, 0.0, norm.eps)
-    w = _effective(layer)[run]
+    w = deployed_weight(layer)[run]
     alpha = w.abs().amax(1)  # ±α per row: max|w| = α
     ints = bitpack.xnor_matmul(bitpack.pack_signs(xn), bitpack.pack_signs(w), f)
     y = torch.from_numpy(ints).float() * alpha
@@ -516,7 +518,7 @@ def xnor_conv2d(block: BinaryBlock, x: Tensor, run: int = 0) -> Tensor:
     b, _, h, w = x.shape
     ho, wo = h - k + 1, w - k + 1
     cols = F.unfold(xn, k).transpose(1, 2).reshape(b * ho * wo, c * k * k)  # (B·L, C·k·k)
-    wt = _effective(layer)[run].reshape(layer.out_channels, -1)
+    wt = deployed_weight(layer)[run].reshape(layer.out_channels, -1)
     ints = bitpack.xnor_matmul(bitpack.pack_signs(cols), bitpack.pack_signs(wt), c * k * k)
     y = torch.from_numpy(ints).float() * wt.abs().amax(1)
     y = y.reshape(b, ho, wo, -1).permute(0, 3, 1, 2)
@@ -546,7 +548,7 @@ def predict_packed(model: BinaryNet, x: Tensor, run: int = 0, batch_size: int = 
             h = xnor_conv2d(block, h, run)
         else:  # full-precision first layer: conv → BatchNorm of this run's channels
             conv, bn = block[0], block[1]
-            w = _effective(conv)[run]
+            w = deployed_weight(conv)[run]
             h = F.conv2d(h, w, conv.bias[run] if conv.bias is not None else None, padding=conv.padding)
             sl = slice(run * conv.out_channels, (run + 1) * conv.out_channels)
             h = F.batch_norm(h, bn.running_mean[sl], bn.running_var[sl], None, None, False, 0.0, bn.eps)
@@ -558,7 +560,7 @@ def predict_packed(model: BinaryNet, x: Tensor, run: int = 0, batch_size: int = 
         if isinstance(block, BinaryBlock):
             h = xnor_linear(block, h, run)
         else:
-            h = F.linear(h, _effective(block)[run], block.bias[run] if block.bias is not None else None)
+            h = F.linear(h, deployed_weight(block)[run], block.bias[run] if block.bias is not None else None)
         if i < len(model.fcs) - 1:
             h = F.relu(h)
     return h
@@ -635,16 +637,17 @@ def run_binary(config: BinaryConfig, data, *, cache=None, progress: bool | str =
     """
     if cache is None:
         return train_binary(config, data, progress=progress)[1]
-    entry = cache.get(config, "binary")
-    if entry is not None:
-        return entry.json()
-    model, result = train_binary(config, data, progress=progress)
+    with cache.lock(config, "binary"):
+        entry = cache.get(config, "binary")
+        if entry is not None:
+            return entry.json()
+        model, result = train_binary(config, data, progress=progress)
 
-    def write(w):
-        w.json(result)
-        w.tensors(model.state_dict())
+        def write(w):
+            w.json(result)
+            w.tensors(model.state_dict())
 
-    cache.put(config, write, "binary")
+        cache.put(config, write, "binary")
     return result
 
 

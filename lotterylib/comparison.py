@@ -38,7 +38,7 @@ import torch
 from . import binary, compression, deconstruct, masks, models, nettrim, runners, serialize, weightfn
 from .cache import ResultCache
 from .data import Dataset
-from .lottery import LotteryConfig, data_seeds, init_seeds, initial_weights, population, round_state, run_imp
+from .lottery import LotteryConfig, data_seeds, init_seeds, initial_weights, round_state, run_imp
 from .provenance import provenance
 from .seeds import derive
 from .train import TrainConfig, evaluate, train
@@ -92,12 +92,13 @@ class _Part:
 def _memo(cache: ResultCache, cfg: ComparisonConfig, part: str, compute) -> dict:
     """{name: tensor} of ``part``, from the cache or computed (and stored)."""
     key = _Part(cfg, part)
-    entry = cache.get(key, "comparison")
-    if entry is None:
-        start = time.time()
-        tensors = compute()
-        entry = cache.put(key, lambda w: (w.json({"seconds": time.time() - start}), w.tensors(tensors)), "comparison",
-                          provenance=provenance("cpu", time.time() - start))
+    with cache.lock(key, "comparison"):
+        entry = cache.get(key, "comparison")
+        if entry is None:
+            start = time.time()
+            tensors = compute()
+            entry = cache.put(key, lambda w: (w.json({"seconds": time.time() - start}), w.tensors(tensors)),
+                              "comparison", provenance=provenance("cpu", time.time() - start))
     return entry.tensors()
 
 
@@ -122,24 +123,14 @@ def _params_of(state: Mapping[str, torch.Tensor]) -> list[serialize.Params]:
 
 
 def dense_and_ticket(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progress: bool) -> dict[str, list[serialize.Params]]:
-    """IMP rounds 0 and ``ticket_round`` (shared with the LT chapter), retrained here with biases recorded.
-
-    IMP's cache stores the final weights but not the biases, so the dense net and the ticket are
-    re-created from θ₀ and trained again with the same seeds, data order and masks (the engine is
-    deterministic, so the weights equal IMP's; their test accuracies are compared in the summary).
-    """
+    """The trained dense nets (IMP round 0) and tickets (round ``ticket_round``), weights and biases, as
+    the LT chapter's IMP stored them (shared through the cache: nothing is trained again here)."""
     run_imp(cfg.lottery, data, cfg.ticket_round, cache=cache, progress=progress)
-    lc = cfg.lottery
-
-    def compute(rnd: int):
-        def inner() -> dict:
-            mask = {k: v.float() for k, v in round_state(lc, rnd, cache)["mask"].items()}
-            model = population(lc, mask, ["ticket"], rnd)
-            train(model, data, eval_at_end(lc.train), data_seeds(lc, rnd), progress=f"round {rnd}" if progress else False)
-            return _population_state(model)
-        return inner
-    return {name: _params_of(_memo(cache, cfg, f"imp{rnd}", compute(rnd)))
-            for name, rnd in (("dense", 0), ("ticket", cfg.ticket_round))}
+    out = {}
+    for name, rnd in (("dense", 0), ("ticket", cfg.ticket_round)):
+        state = round_state(cfg.lottery, rnd, cache)
+        out[name] = _split_runs(state["final"], state["bias"], len(cfg.lottery.seeds))
+    return out
 
 
 def magnitude_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache,
@@ -156,7 +147,8 @@ def magnitude_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], dat
             for i, layer in enumerate(model.prunable().values()):
                 layer.bias.copy_(torch.stack([p[i][1] for p in dense]))
         masks.attach_masks(model, masks.han_masks(final))
-        train(model, data, cfg.finetune, [s + 7919 for s in lc.seeds], progress="fine-tune" if progress else False)
+        train(model, data, cfg.finetune, [derive(s, "han-finetune") for s in lc.seeds],
+              progress="fine-tune" if progress else False)
         return _population_state(model)
     return _params_of(_memo(cache, cfg, "magnitude", compute))
 

@@ -42,6 +42,7 @@ from . import criteria, lottery, masks, models, weightfn
 from .cache import ResultCache
 from .data import Dataset, Split
 from .lottery import LotteryConfig, Round
+from .provenance import provenance
 from .seeds import derive
 from .train import TrainConfig, evaluate, train
 
@@ -300,45 +301,47 @@ def run_criteria(config: DeconstructConfig, data: Dataset, rounds: int, *, cache
                 for c in config.criteria}
         variants = config.variants_at(rnd)
         key = CriteriaRound(config, rnd)
-        entry = cache.get(key, "dlt")
-        if entry is None:
-            if not lottery.time_left(deadline, out[1:]):
-                break
-            start = time.time()
-            groups: list[tuple[dict, dict, dict | None]] = [
-                (mask[c], {k: init[k] * mask[c][k] for k in init}, None) for c in config.criteria]
-            for v in variants:
-                seeds = [derive(s, v, rnd) for s in lc.seeds]
-                st, fr = {}, {}
-                for k in init:
-                    st[k], fr[k] = transform(v, init[k], last[k], mask[trunk][k], seeds)
-                groups.append((mask[trunk], st, None if all(f is None for f in fr.values())
-                               else {k: torch.zeros_like(st[k]) if fr[k] is None else fr[k] for k in fr}))
-            model = _population(lc, groups)
-            names = list(config.criteria) + list(variants)
-            history = train(model, data, lc.train, lottery.data_seeds(lc, rnd) * len(names), device=device,
-                            progress=f"round {rnd} ×{len(names)}" if progress else False,
-                            checkpoint=cache.partial(key, "dlt"))
-            finals = {k: weightfn.stored(l).detach().cpu() for k, l in model.prunable().items()}
-            final_now = {c: {k: finals[k][i * n:(i + 1) * n].clone() for k in finals}
-                         for i, c in enumerate(config.criteria)}
-            result = Round(rnd, float(masks.weights_remaining(mask[trunk]).mean()),
-                           {name: history.select(slice(i * n, (i + 1) * n)) for i, name in enumerate(names)},
-                           time.time() - start + history.resumed_seconds)
-            state = {"final": final_now, "mask": {c: {k: m.bool() for k, m in mask[c].items()} for c in config.criteria}}
+        # Under the round's lock: a concurrent process waits for this round, then reads it.
+        with cache.lock(key, "dlt"):
+            entry = cache.get(key, "dlt")
+            if entry is None:
+                if not lottery.time_left(deadline, out[1:]):
+                    break
+                start = time.time()
+                groups: list[tuple[dict, dict, dict | None]] = [
+                    (mask[c], {k: init[k] * mask[c][k] for k in init}, None) for c in config.criteria]
+                for v in variants:
+                    seeds = [derive(s, v, rnd) for s in lc.seeds]
+                    st, fr = {}, {}
+                    for k in init:
+                        st[k], fr[k] = transform(v, init[k], last[k], mask[trunk][k], seeds)
+                    groups.append((mask[trunk], st, None if all(f is None for f in fr.values())
+                                   else {k: torch.zeros_like(st[k]) if fr[k] is None else fr[k] for k in fr}))
+                model = _population(lc, groups)
+                names = list(config.criteria) + list(variants)
+                history = train(model, data, lc.train, lottery.data_seeds(lc, rnd) * len(names), device=device,
+                                progress=f"round {rnd} ×{len(names)}" if progress else False,
+                                checkpoint=cache.partial(key, "dlt"))
+                finals = {k: weightfn.stored(l).detach().cpu() for k, l in model.prunable().items()}
+                final_now = {c: {k: finals[k][i * n:(i + 1) * n].clone() for k in finals}
+                             for i, c in enumerate(config.criteria)}
+                result = Round(rnd, float(masks.weights_remaining(mask[trunk]).mean()),
+                               {name: history.select(slice(i * n, (i + 1) * n)) for i, name in enumerate(names)},
+                               time.time() - start + history.resumed_seconds)
+                state = {"final": final_now, "mask": {c: {k: m.bool() for k, m in mask[c].items()} for c in config.criteria}}
 
-            def write(w, result=result, state=state):
-                w.json(result.to_json())
-                w.tensors(state)
-            cache.put(key, write, "dlt", provenance=lottery.provenance(device, result.seconds))
-        else:
-            result = Round.from_json(entry.json())
-            state = entry.tensors()
-            final_now = state["final"]
-            for c in config.criteria:
-                if any(not torch.equal(state["mask"][c][k], mask[c][k].bool()) for k in init):
-                    raise RuntimeError(f"cached round {rnd} ({cache.path(key, 'dlt')}) has a different {c} mask "
-                                       f"than this run derives: delete that entry")
+                def write(w, result=result, state=state):
+                    w.json(result.to_json())
+                    w.tensors(state)
+                cache.put(key, write, "dlt", provenance=provenance(device, result.seconds))
+            else:
+                result = Round.from_json(entry.json())
+                state = entry.tensors()
+                final_now = state["final"]
+                for c in config.criteria:
+                    if any(not torch.equal(state["mask"][c][k], mask[c][k].bool()) for k in init):
+                        raise RuntimeError(f"cached round {rnd} ({cache.path(key, 'dlt')}) has a different {c} mask "
+                                           f"than this run derives: delete that entry")
         final = final_now
         last = {k: torch.where(mask[trunk][k] > 0, final[trunk][k], last[k]) for k in init}
         out.append(result)
@@ -486,7 +489,7 @@ def run_init_accuracy(config: InitAccuracyConfig, data: Dataset, *, cache: Resul
         return init_accuracy(config.lottery.model, init, final, config.criteria, rates, config.powers, data.test,
                              seeds=list(config.lottery.seeds), weights=config.weights)
 
-    return cache.memoize_json(config, compute, "dlt-init", provenance=functools.partial(lottery.provenance, device))
+    return cache.memoize_json(config, compute, "dlt-init", provenance=functools.partial(provenance, device))
 
 
 def best_power(result: Mapping, kind: str, criterion: str) -> int:
@@ -596,11 +599,12 @@ def train_supermask(config: SupermaskConfig, data: Dataset, *, cache: ResultCach
                 "final_test_acc": history.test_acc[:, -1].tolist(), "fraction_kept": kept.tolist(),
                 "seconds": time.time() - start + history.resumed_seconds}
 
-    entry = cache.get(config, "supermask")
-    if entry is not None:
-        return entry.json()
-    result = compute()  # its "seconds" include earlier, interrupted pieces of the training
-    cache.put(config, lambda w: w.json(result), "supermask", provenance=lottery.provenance(device, result["seconds"]))
+    with cache.lock(config, "supermask"):
+        entry = cache.get(config, "supermask")
+        if entry is not None:
+            return entry.json()
+        result = compute()  # its "seconds" include earlier, interrupted pieces of the training
+        cache.put(config, lambda w: w.json(result), "supermask", provenance=provenance(device, result["seconds"]))
     return result
 
 

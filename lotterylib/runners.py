@@ -70,7 +70,7 @@ def binary_runner(model: nn.Module, run: int = 0, kernel: str = "xnor") -> Calla
     ``kernel="float"``: the same network with a float32 matmul on the ±α weights (for BWN, whose
     activations are real, this is the only choice).
     """
-    from .binary import BinaryBlock, _effective
+    from .binary import BinaryBlock, deployed_weight
     if kernel not in ("xnor", "float"):
         raise ValueError(f"unknown kernel {kernel!r}; choose 'xnor' or 'float'")
     if len(getattr(model, "convs", [])) or model.training:
@@ -89,12 +89,12 @@ def binary_runner(model: nn.Module, run: int = 0, kernel: str = "xnor") -> Calla
                 sl = slice(run * f, (run + 1) * f)
                 scale = (bn.weight[sl] if bn.weight is not None else 1.0) / torch.sqrt(bn.running_var[sl] + bn.eps)
                 shift = (bn.bias[sl] if bn.bias is not None else 0.0) - bn.running_mean[sl] * scale
-                w = _effective(layer)[run].clone()
+                w = deployed_weight(layer)[run].clone()
                 alpha = w.abs().amax(1).clone()
                 packed = bitpack.pack_signs(w) if kernel == "xnor" else None
                 steps.append(("bin", scale.clone(), shift.clone(), w, packed, alpha, layer.bias[run].clone(), sign))
             else:
-                steps.append(("fp", _effective(block)[run].clone(), block.bias[run].clone()))
+                steps.append(("fp", deployed_weight(block)[run].clone(), block.bias[run].clone()))
 
     @torch.no_grad()
     def forward(x: Tensor) -> Tensor:

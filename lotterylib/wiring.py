@@ -502,9 +502,14 @@ def run_graph(config: GraphConfig, data: Dataset, *, cache: ResultCache | None =
               device: str | torch.device = "cpu", progress: bool = True) -> GraphRun:
     """Train (or load from the cache) one population of graph classifiers. ``data``: the full dataset."""
     cache = cache or ResultCache()
-    entry = cache.get(config, "wiring")
-    if entry is not None:
-        return _run_from_entry(config, entry)
+    with cache.lock(config, "wiring"):
+        entry = cache.get(config, "wiring")
+        if entry is not None:
+            return _run_from_entry(config, entry)
+        return _train_graph(config, data, cache, device, progress)
+
+
+def _train_graph(config: GraphConfig, data: Dataset, cache: ResultCache, device, progress) -> GraphRun:
     graph = complete_dag(config.blocks)
     cut = subset(data, config.train_size, config.eval_size)
     model = build_classifier(graph, graph_init_seeds(config), image_shape_of(cut), cut.num_classes, config.input_pool)

@@ -20,6 +20,7 @@ from ..cache import ResultCache
 from ..data import Dataset, load
 from ..lottery import LotteryConfig, round_state, run_imp
 from ..provenance import provenance
+from ..seeds import derive
 from ..train import TrainConfig, evaluate, train
 from . import Claim, Context, Verdict, experiment, register
 from .lt import lt_config
@@ -40,11 +41,12 @@ def finetune_config(profile: str) -> TrainConfig:
     return TrainConfig(iterations=1000 if profile == "quick" else 20_000, eval_every=100)
 
 
-def prune_without_retraining(final: Mapping[str, torch.Tensor], data: Dataset, fractions_kept=FRACTIONS_KEPT,
-                             model_name: str = "lenet_300_100") -> dict[str, np.ndarray]:
+def prune_without_retraining(final: Mapping[str, torch.Tensor], biases: Mapping[str, torch.Tensor], data: Dataset,
+                             fractions_kept=FRACTIONS_KEPT, model_name: str = "lenet_300_100") -> dict[str, np.ndarray]:
     """Test accuracy of the trained nets pruned by magnitude, layer-wise and global, nothing retrained.
 
-    ``final``: {layer: (seeds, ...)}. All fractions × modes × seeds are evaluated as one population.
+    ``final``: {layer: (seeds, ...)} trained weights, ``biases``: {layer: (seeds, out)} their trained
+    biases. All fractions × modes × seeds are evaluated as one population.
     Returns {"layerwise": (fractions, seeds), "global": (fractions, seeds)} accuracies.
     """
     seeds = next(iter(final.values())).shape[0]
@@ -55,7 +57,8 @@ def prune_without_retraining(final: Mapping[str, torch.Tensor], data: Dataset, f
         for f in fractions_kept:
             stacked.append(masks.magnitude(final, f, global_=mode == "global"))
         model = models.build(model_name, list(range(k * seeds)))
-        models.set_weights(model, {n: w.repeat(k, *[1] * (w.dim() - 1)) for n, w in final.items()})
+        models.set_weights(model, {n: w.repeat(k, *[1] * (w.dim() - 1)) for n, w in final.items()},
+                           {n: b.repeat(k, 1) for n, b in biases.items()})
         masks.attach_masks(model, masks.stack(stacked))
         _, acc = evaluate(model, data.test)
         out[mode] = acc.numpy().reshape(k, seeds)
@@ -68,8 +71,9 @@ def han_lenet_mnist(profile: str, seed: int, context: Context) -> dict:
     cache = context.cache or ResultCache()
     data = load("mnist", context.data_root, device=context.device)
     dense = run_imp(cfg, data, 0, cache=cache, device=context.device, progress=context.progress)[0]
-    final = round_state(cfg, 0, cache)["final"]
-    no_retrain = prune_without_retraining(final, data)
+    trained = round_state(cfg, 0, cache)
+    final = trained["final"]
+    no_retrain = prune_without_retraining(final, trained["bias"], data)
     ft_cfg = finetune_config(profile)
     key = FineTune(cfg, ft_cfg)
 
@@ -78,9 +82,9 @@ def han_lenet_mnist(profile: str, seed: int, context: Context) -> dict:
         start = time.time()
         mask = masks.han_masks(final)
         model = models.build(cfg.model, list(cfg.seeds))
-        models.set_weights(model, final)
+        models.set_weights(model, final, trained["bias"])
         masks.attach_masks(model, mask)
-        hist = train(model, data, ft_cfg, [s + 7919 for s in cfg.seeds], device=context.device,
+        hist = train(model, data, ft_cfg, [derive(s, "han-finetune") for s in cfg.seeds], device=context.device,
                      progress="fine-tune" if context.progress else False)
         pruned_acc = hist.test_acc[:, 0]
         return {"weights_remaining": float(masks.weights_remaining(mask).mean()),

@@ -132,10 +132,11 @@ def _spirals_compute(cfg: SpiralsConfig, progress: bool) -> tuple[dict, dict]:
 
 
 def _study(cache: ResultCache, cfg: Any, compute, folder: str) -> tuple[dict, dict]:
-    entry = cache.get(cfg, folder)
-    if entry is None:
-        summary, tensors = compute()
-        entry = cache.put(cfg, lambda w: (w.json(summary), w.tensors(tensors)), folder)
+    with cache.lock(cfg, folder):
+        entry = cache.get(cfg, folder)
+        if entry is None:
+            summary, tensors = compute()
+            entry = cache.put(cfg, lambda w: (w.json(summary), w.tensors(tensors)), folder)
     return entry.json(), entry.tensors()
 
 
