@@ -351,7 +351,7 @@ class ResultCache:
         """Return the cached JSON result of ``config``, computing and storing it when absent.
 
         ``provenance``: a mapping, or a function of ``compute``'s wall time in seconds that returns one
-        (e.g. ``functools.partial(lottery.provenance, device)``). Concurrent callers compute it once.
+        (e.g. ``functools.partial(provenance.provenance, device)``). Concurrent callers compute it once.
         """
         entry = self.get(config, *parts)
         if entry is not None:

@@ -227,12 +227,17 @@ def check_data(data_root: str | None) -> None:
 
 
 def stored_results(experiments: list[str], profile: str, seed: int, folder: str | None) -> dict[str, dict | None]:
-    """The stored result of each experiment (None where there is none); an unreadable one is refused."""
-    try:
-        return {name: results.load(name, profile, seed, claims.settings_of(name, profile, seed), folder)
-                for name in experiments}
-    except ResultsError as err:
-        raise InputError(str(err)) from None
+    """The stored result of each experiment (None where there is none, or where it was made with other
+    settings: it awaits a new run); an unreadable one is refused."""
+    out = {}
+    for name in experiments:
+        try:
+            out[name] = results.load(name, profile, seed, claims.settings_of(name, profile, seed), folder)
+        except results.StaleResult:
+            out[name] = None
+        except ResultsError as err:
+            raise InputError(str(err)) from None
+    return out
 
 
 def experiments_of(chosen: list[claims.Claim], profile: str) -> list[str]:
@@ -271,11 +276,8 @@ def _report(records: list[dict], args) -> int:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(records, indent=1))
-    decided = [r for r in records if r["holds"] is not None]
-    held = sum(r["holds"] for r in decided)
-    print(f"\n{held} of {len(decided)} decided claims hold ({len(records) - len(decided)} not decidable "
-          f"in the {args.profile} profile)")
-    return 0 if held == len(decided) else 1
+    print(f"\n{args.profile} profile: {claims.tally(records)}")
+    return 1 if claims.failing(records) else 0
 
 
 def _run(args, chosen: list[claims.Claim]) -> int:
@@ -350,8 +352,7 @@ def _scoreboard(args, chosen: list[claims.Claim]) -> int:
         out.write_text(claims.scoreboard(records, full_records))
     except OSError as err:
         return _fail(f"cannot write {args.out}: {err.strerror or err}")
-    print(f"wrote {args.out}: {sum(r['holds'] is True for r in records)} of "
-          f"{sum(r['holds'] is not None for r in records)} decided claims hold")
+    print(f"wrote {args.out}: {claims.tally(records)}")
     return 0
 
 

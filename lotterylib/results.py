@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .cache import config_hash, to_jsonable
+from .cache import config_drift, config_hash, to_jsonable
 
 RESULTS_ENV = "LOTTERYLIB_RESULTS"
 FORMAT = 1
@@ -26,6 +26,11 @@ FORMAT = 1
 
 class ResultsError(RuntimeError):
     """A committed result file that cannot be read or does not match its settings."""
+
+
+class StaleResult(ResultsError):
+    """A committed result whose stored settings differ from today's in a field the hash leaves out (a
+    changed default): its numbers were made by other settings, so it awaits a new run."""
 
 
 def root(path: str | os.PathLike | None = None) -> Path:
@@ -72,6 +77,10 @@ def load(experiment: str, profile: str, seed: int, settings: Any,
                            f"and rerun: python -m lotterylib run --profile {profile} --seed {seed}") from err
     if not isinstance(record, dict) or record.get("config_hash") != config_hash(settings) or "summary" not in record:
         raise ResultsError(f"committed result {target} does not hold the summary of these settings; delete it and rerun")
+    drift = config_drift(record.get("settings", {}), to_jsonable(settings))
+    if drift:
+        raise StaleResult(f"committed result {target} was made with other settings (a default changed: "
+                          f"{'; '.join(drift)}); rerun it")
     return record
 
 
@@ -96,6 +105,7 @@ def parts(used: dict[str, dict]) -> dict:
     timed = [float(p["wall_seconds"]) for p in made if p.get("wall_seconds") is not None]
     dates = sorted(p["date"] for p in made if p.get("date"))
     return {"count": len(made), "compute_seconds": round(sum(timed), 1), "untimed": len(made) - len(timed),
+            "dirty": sum(bool(p.get("dirty")) for p in made),
             "devices": sorted({p["device"] for p in made if p.get("device")}),
             "commits": sorted({p["commit"] for p in made if p.get("commit")}),
             "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None}
@@ -106,7 +116,8 @@ def describe(provenance: dict) -> str:
 
     Records made before the ledger existed (no ``parts``) say where, when and how long the run took.
     """
-    where = f"made on {provenance['device']} at commit {provenance['commit'][:8]} on {provenance['date'][:10]}"
+    dirty = " (with uncommitted changes)" if provenance.get("dirty") else ""
+    where = f"made on {provenance['device']} at commit {provenance['commit'][:8]}{dirty} on {provenance['date'][:10]}"
     p = provenance.get("parts")
     if not p:
         return f"{where} in {provenance['wall_seconds'] / 60:.1f} min"

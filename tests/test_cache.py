@@ -123,3 +123,12 @@ def test_a_salt_keeps_the_entries_of_other_code_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("LOTTERYLIB_CACHE_SALT", "def")
     assert ResultCache(tmp_path).root == tmp_path / "code-def"
     assert ResultCache(tmp_path, salt="").root == tmp_path
+
+
+def test_provenance_says_whether_the_tree_had_uncommitted_changes(monkeypatch):
+    from lotterylib.provenance import provenance, source_digest
+    monkeypatch.setenv("LOTTERYLIB_DIRTY", "1")
+    made = provenance("cpu", 1.0)
+    assert made["dirty"] is True and made["source"] == source_digest() and len(made["source"]) == 12
+    monkeypatch.setenv("LOTTERYLIB_DIRTY", "0")
+    assert provenance("cpu", 1.0)["dirty"] is False

@@ -117,10 +117,29 @@ def test_describe_says_how_a_result_was_made_in_one_go_or_from_parts():
                   "wall_seconds": 1500.0},
             "c": {}}  # an entry stored before entries recorded their provenance
     made = results.parts(used)
-    assert made == {"count": 3, "compute_seconds": 4500.0, "untimed": 1,
+    assert made == {"count": 3, "compute_seconds": 4500.0, "untimed": 1, "dirty": 0,
                     "devices": ["cpu (x86_64, 1 threads)", "cpu (x86_64, 2 threads)"], "commits": ["c1", "c2"],
                     "first_date": "2026-11-26T09:00:00+00:00", "last_date": "2026-11-28T10:00:00+00:00"}
     text = results.describe({**one_go, "device": "cpu (x86_64, 2 threads)", "wall_seconds": 600.0, "parts": made})
     assert ("its 3 stored parts took 75.0 min of compute, 1 of them with no recorded time, made 2026-11-26 … "
             "2026-11-28 on cpu (x86_64, 1 threads) + cpu (x86_64, 2 threads) at 2 commits; "
             "this last piece ran 10.0 min") in text
+    assert "at commit 01234567 (with uncommitted changes) on" in results.describe({**one_go, "dirty": True})
+
+
+def test_a_result_made_with_another_default_awaits_a_new_run(tmp_path):
+    """The hash leaves defaults out, so a committed result made before a default changed keeps its
+    name; its stored settings in full say so, and it is never returned as today's result."""
+    import json
+
+    from lotterylib import claims
+    from lotterylib.claims import lt
+    settings = lt.lt_settings("full", 0)
+    where = results.save("lt_lenet_mnist", "full", 0, settings, {"rows": []}, {}, True, tmp_path)
+    record = json.loads(where.read_text())
+    record["settings"]["lottery"]["train"]["lr"] = 0.1  # as if TrainConfig's default lr had been 0.1 then
+    where.write_text(json.dumps(record))
+    with pytest.raises(results.StaleResult, match=r"train.lr: 0.1 stored, 0.0012 now"):
+        results.load("lt_lenet_mnist", "full", 0, settings, tmp_path)
+    records = claims.run("LT-3", "full", 0, claims.Context(compute=False, results=tmp_path))
+    assert records[0]["holds"] is None and "made with other settings" in records[0]["note"]

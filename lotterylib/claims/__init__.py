@@ -30,6 +30,15 @@ class Verdict:
     note: str = ""
 
 
+#: What a claim's check is evidence of. Only *empirical* claims are reproductions ("N of M hold" counts
+#: them); *invariant* claims are exactness and storage arithmetic (they must hold, but prove no paper
+#: right); *timing* claims depend on the machine (measured by ``make bench``, reported, never asserted
+#: in a chapter or in CI); *cited* claims are not checkable here.
+KINDS = ("empirical", "invariant", "timing", "cited")
+#: The kinds whose failure fails a chapter (``assert_hold``) and the CLI's exit status.
+ASSERTED = ("empirical", "invariant")
+
+
 @dataclass(frozen=True)
 class Claim:
     id: str
@@ -41,6 +50,11 @@ class Claim:
     check: Callable[[Mapping[str, Any], str], Verdict]
     decidable: tuple[str, ...] = PROFILES
     requires: str = ""  # what a full run needs beyond the repository, e.g. the full CIFAR-10
+    kind: str = "empirical"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id}: unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}")
 
 
 @dataclass
@@ -144,7 +158,12 @@ def summary_for(name: str, profile: str, seed: int, context: Context, prefix: st
     """
     from .. import results
     if profile == "full":
-        record = results.load(name, profile, seed, settings_of(name, profile, seed), context.results)
+        try:
+            record = results.load(name, profile, seed, settings_of(name, profile, seed), context.results)
+        except results.StaleResult as err:  # made by other settings: as good as no result
+            if not context.compute:
+                raise AwaitingRun(f"{err}: {full_run_command(prefix or name, seed)}") from None
+            record = None
         if record is not None:
             return {**record["summary"], "complete": record["complete"], "provenance": record["provenance"]}
         if not context.compute:
@@ -258,9 +277,31 @@ def run(prefix: str | None, profile: str, seed: int, context: Context | None = N
 
 
 def record(claim: Claim, verdict: Verdict, profile: str, seed: int | None = None) -> dict:
-    return {"id": claim.id, "paper": claim.paper, "statement": claim.statement, "paper_value": claim.paper_value,
-            "tolerance": claim.tolerance, "measured": verdict.measured, "value": verdict.value,
-            "holds": verdict.holds, "note": verdict.note, "profile": profile, "seed": seed}
+    return {"id": claim.id, "kind": claim.kind, "paper": claim.paper, "statement": claim.statement,
+            "paper_value": claim.paper_value, "tolerance": claim.tolerance, "measured": verdict.measured,
+            "value": verdict.value, "holds": verdict.holds, "note": verdict.note, "profile": profile, "seed": seed}
+
+
+def tally(records: list[dict]) -> str:
+    """"N of M empirical claims hold", then the other kinds apart (they are not reproductions)."""
+    def count(kind):
+        decided = [r for r in records if r.get("kind", "empirical") == kind and r["holds"] is not None]
+        return sum(bool(r["holds"]) for r in decided), len(decided), sum(r.get("kind", "empirical") == kind for r in records)
+    held, decided, total = count("empirical")
+    parts = [f"{held} of {decided} decided empirical claims hold ({total - decided} of {total} not decidable here)"]
+    for kind, what in (("invariant", "invariants hold"), ("timing", "timings hold on this machine (not asserted)")):
+        h, d, t = count(kind)
+        if t:
+            parts.append(f"{h} of {d} {what}")
+    cited = sum(r.get("kind") == "cited" for r in records)
+    if cited:
+        parts.append(f"{cited} cited only")
+    return "; ".join(parts)
+
+
+def failing(records: list[dict]) -> list[dict]:
+    """Decided claims of an asserted kind (empirical, invariant) that do not hold."""
+    return [r for r in records if r["holds"] is False and r.get("kind", "empirical") in ASSERTED]
 
 
 def _partly_measured(record: dict) -> bool:
@@ -286,11 +327,14 @@ def table(records: list[dict]) -> str:
 
 
 def assert_hold(verdicts: list[tuple[Claim, Verdict]]) -> int:
-    """Raise AssertionError naming every decided claim that does not hold; return how many held."""
-    failed = [f"{c.id}: {v.measured} ({v.note})" for c, v in verdicts if v.holds is False]
+    """Raise AssertionError naming every decided empirical or invariant claim that does not hold;
+    return how many of them held. Timing claims are reported by the table, never asserted (they
+    depend on the machine and its load: ``make bench`` measures them)."""
+    asserted = [(c, v) for c, v in verdicts if c.kind in ASSERTED]
+    failed = [f"{c.id}: {v.measured} ({v.note})" for c, v in asserted if v.holds is False]
     if failed:
         raise AssertionError("claims not reproduced: " + "; ".join(failed))
-    decided = [v for _, v in verdicts if v.holds is not None]
+    decided = [v for _, v in asserted if v.holds is not None]
     if not decided:
         raise AssertionError("no claim was decidable: the chapter proved nothing")
     return len(decided)
@@ -319,8 +363,8 @@ def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
     mark = {True: "**holds**", False: "**not reproduced**", None: "—"}
     full_by_id = {r["id"]: r for r in full or []}
 
-    def tally(records):
-        decided = [r for r in records if r["holds"] is not None]
+    def empirical(records):
+        decided = [r for r in records if r.get("kind", "empirical") == "empirical" and r["holds"] is not None]
         return sum(bool(r["holds"]) for r in decided), len(decided)
 
     def cell(r):
@@ -332,15 +376,15 @@ def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
             return f"*{note}*" + (f": {r['measured']}" if _partly_measured(r) else "")
         return f"{r['measured']} — {mark[r['holds']]}"
 
-    q_held, q_dec = tally(quick)
-    f_held, f_dec = tally(full or [])
+    q_held, q_dec = empirical(quick)
+    f_held, f_dec = empirical(full or [])
     seed = quick[0]["seed"] if quick else 0
     lines = ["# Claims scoreboard", "",
              f"Every claim the book checks (seed {seed}), measured twice:", "",
-             f"* **quick** profile — run on a CPU when this book was built: **{q_held} of {q_dec}** decided claims "
-             "hold; the others cannot be decided at that size.",
+             f"* **quick** profile — run on a CPU when this book was built: **{q_held} of {q_dec}** decided empirical "
+             "claims hold; the others cannot be decided at that size.",
              f"* **full** profile — the papers' settings, loaded from the committed results in `results/` (each with "
-             f"its config, code commit, device, date and wall time): **{f_held} of {f_dec}** decided claims hold. "
+             f"its config, code commit, device, date and wall time): **{f_held} of {f_dec}** decided empirical claims hold. "
              "Where no full run exists yet, the row says so and gives the command that makes it, e.g.", "",
              "```bash", full_run_command("LT"), "python -m lotterylib claims --profile full --only LT", "```", "",
              "Each section links to the chapter whose last cells run the same checks on the numbers they computed.", ""]
