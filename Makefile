@@ -13,7 +13,7 @@ VENDOR := book/_vendor
 BOOK_CACHE ?= $(abspath .cache/lotterylib)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all book test unit browser chromium notebooks claims bench vendor clean help
+.PHONY: all book test unit install-test browser chromium notebooks claims bench vendor clean help
 all: help
 help:
 	@echo "make book   - set up, execute every chapter (quick profile) and build book/_build/html"
@@ -28,21 +28,26 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-# Builds the book (executing every chapter, as `make book` does) into a fresh result cache, then runs
-# the unit tests, every chapter again as a test (nbval; their runs now come from that cache) and the
-# browser test of the built pages (tests/test_browser.py, headless Chromium): two workers, one file per
-# worker (nbval needs a notebook's cells on one worker), one thread each so two workers do not
-# oversubscribe two cores.
+# Builds the book (executing every chapter once, as `make book` does: papermill fails on any cell
+# error and every chapter ends with its claim checks) into a fresh result cache, then runs the unit
+# tests, the checks of the executed chapters (tests/test_chapters.py reads them: nothing is executed
+# twice) and the browser test of the built pages (tests/test_browser.py, headless Chromium): two
+# workers, one test file per worker, one thread each so two workers do not oversubscribe two cores.
+# The fresh-venv install test (tests/test_install.py, about 1.5 min) runs with `make install-test`.
 TEST_CACHE := $(abspath .cache/lotterylib-test)
 test: $(STAMP) chromium
 	rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
 	$(MAKE) --no-print-directory book BOOK_CACHE=$(TEST_CACHE)
 	OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium) \
-	  $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 --nbval-lax --nbval-current-env \
-	  -p no:cacheprovider --durations=12 tests $(NOTEBOOKS)
+	  $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 -m "not install" \
+	  -p no:cacheprovider --durations=12 tests
 
 unit: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -q --ignore tests/test_browser.py tests
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -q -m "not install" --ignore tests/test_browser.py \
+	  --ignore tests/test_chapters.py tests
+
+install-test: $(STAMP)
+	$(PY) -m pytest -q -m install tests/test_install.py
 
 # The built book in headless Chromium (no network): every page, the sliders, the search. Needs `make book`.
 browser: $(STAMP) chromium
@@ -69,11 +74,16 @@ vendor: $(VENDOR)/.done
 
 # Chapters run once, two at a time, with papermill (failing on any cell error); the claims page is
 # made from the same cached runs; the book is then built from the executed copies without executing again.
+# Chapters that need the same run share it through the result cache (its per-entry lock makes the
+# second one wait for the first one's result). The cache is stamped with a digest of the library's
+# source (LOTTERYLIB_CACHE_SALT), so a code change never reuses results made by older code.
 # No progress bars in the book (TQDM_DISABLE): a static page cannot show them.
+CODE_SALT = $$($(PY) -c "from lotterylib.provenance import source_digest; print(source_digest())")
 book: $(STAMP) $(VENDOR)/.done
 	rm -rf book/notebooks book/_build && mkdir -p book/notebooks
+	export LOTTERYLIB_CACHE_SALT=$(CODE_SALT) && \
 	printf '%s\n' $(NOTEBOOKS) | OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick TQDM_DISABLE=1 \
-	  xargs -P 2 -I{} sh -c 'echo "executing {}"; $(PY) -m papermill --log-level ERROR --cwd notebooks "{}" "book/{}" || exit 255'
+	  xargs -P 2 -I{} sh -c 'echo "executing {}"; $(PY) -m papermill --log-level ERROR --cwd notebooks "{}" "book/{}" || exit 255' && \
 	LOTTERYLIB_CACHE=$(BOOK_CACHE) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
 	$(VENV)/bin/jupyter-book build book -W -n --keep-going
 	@echo "Book: book/_build/html/index.html"

@@ -90,7 +90,7 @@ def test_scoreboard_lists_every_claim_with_its_status(tmp_path):
     awaiting = claims.run("LT", "full", 0, claims.Context(compute=False, results=tmp_path))
     page = claims.scoreboard(records, awaiting)
     assert page.startswith("# Claims scoreboard")
-    assert "**4 of 4** decided claims hold" in page and "**0 of 0**" in page
+    assert "**4 of 4** decided empirical claims hold" in page and "**0 of 0**" in page
     for r in records:
         assert f"| {r['id']} |" in page
     assert "python -m lotterylib run --profile full --only LT" in page and "notebooks/02_lottery_ticket" in page
@@ -147,3 +147,23 @@ def test_a_missing_dependency_of_a_real_claims_module_names_it(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", without_numba)
     with pytest.raises(claims.ClaimsImportError, match=r"lotterylib\.claims\.xnor .*'numba'.*pip install numba"):
         claims.load_all()
+
+
+def test_a_failing_timing_claim_is_reported_never_asserted_and_the_tally_counts_empirical_claims():
+    def claim(cid, kind):
+        return claims.Claim(cid, "p", "s", "v", "t", "x", lambda s, p: claims.Verdict(False, "m"), kind=kind)
+    timing = (claim("T-1", "timing"), claims.Verdict(False, "3× slower under load"))
+    held = (claim("E-1", "empirical"), claims.Verdict(True, "ok"))
+    assert claims.assert_hold([held, timing]) == 1  # the timing failure does not fail a chapter
+    for kind in ("empirical", "invariant"):
+        with pytest.raises(AssertionError, match="X-1"):
+            claims.assert_hold([held, (claim("X-1", kind), claims.Verdict(False, "no"))])
+    with pytest.raises(AssertionError, match="proved nothing"):
+        claims.assert_hold([timing])
+    records = [claims.record(c, v, "quick", 0) for c, v in (held, timing)]
+    records.append(claims.record(claim("C-1", "cited"), claims.Verdict(None, "—"), "quick", 0))
+    assert claims.tally(records).startswith("1 of 1 decided empirical claims hold")
+    assert "0 of 1 timings hold on this machine (not asserted)" in claims.tally(records) and "1 cited only" in claims.tally(records)
+    assert claims.failing(records) == []
+    with pytest.raises(ValueError, match="unknown kind"):
+        claim("B-1", "anecdotal")

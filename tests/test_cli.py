@@ -298,4 +298,4 @@ def test_run_records_how_the_stored_parts_were_made(tmp_path, monkeypatch, capsy
     assert made["parts"]["count"] == 2 and made["parts"]["untimed"] == 0
     assert made["parts"]["devices"][0] == "NVIDIA H200" and made["parts"]["devices"][1].startswith("cpu")
     assert made["parts"]["compute_seconds"] >= 120.0 and "its 2 stored parts" in results.describe(made)
-    assert "1 of 1 decided claims hold" in capsys.readouterr().out
+    assert "1 of 1 decided empirical claims hold" in capsys.readouterr().out

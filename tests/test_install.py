@@ -122,7 +122,7 @@ def local_indexes() -> list[str]:
     return [u for u in urls if Path(u.removeprefix("file://")).is_dir()]
 
 
-@pytest.mark.slow
+@pytest.mark.install
 def test_pip_install_gives_a_complete_library(tmp_path):
     """A fresh venv, ``pip install .`` from this machine's wheels only (no network): every module
     imports and the registry has every chapter. About 70 s on the 2-core CPU (torch's wheel)."""

@@ -112,9 +112,9 @@ register(Claim("DC-2", PAPER, "Huffman coding of the weight indices and relative
                "32× → 40× (recalled)", "≥ 10 % smaller", "comparison", check_dc2, decidable=("full",)))
 register(Claim("DC-3", "This book (issue 8)", "Real serialized sizes order as seed + mask supermask < bit-packed XNOR "
                "< CSR magnitude-pruned < dense float32", "ordering", "strict ordering of seed-mean bytes",
-               "comparison", check_dc3))
+               "comparison", check_dc3, kind="invariant"))
 register(Claim("DC-4", "XNOR-Net (Rastegari et al. 2016)", "The XNOR + popcount network infers faster on CPU than the "
-               "dense float32 network", "58× per conv layer", "time ratio < 1", "comparison", check_dc4))
+               "dense float32 network", "58× per conv layer", "time ratio < 1", "comparison", check_dc4, kind="timing"))
 register(Claim("DC-5", PAPER, "Pruned fc layers run faster as sparse × dense products on CPU (§6, Fig. 9: ~3× "
                "for AlexNet/VGG fc layers at batch 1)", "3× (recalled)", "time ratio < 1 at batch 1000",
-               "comparison", check_dc5))
+               "comparison", check_dc5, kind="timing"))

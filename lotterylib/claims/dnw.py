@@ -164,7 +164,7 @@ for _claim in (
           "CIFAR-10 static: RG 76.1 ± 0.5, DNW 80.9 ± 0.6", "quick (MNIST): ≥ +1 pp, > 1 SE; "
           "full (CIFAR-10): ≥ +2.5 pp, DNW ≥ 79%", "dnw", check_dnw1),
     Claim("DNW-2", f"{PAPER}, README table", "ImageNet MobileNetV1-like graphs: DNW ×0.225 60.9% vs RG ×0.225 53.3%",
-          "DNW ×0.225 60.9 / RG 53.3", "cite only", "dnw", check_dnw2, decidable=()),
+          "DNW ×0.225 60.9 / RG 53.3", "cite only", "dnw", check_dnw2, decidable=(), kind="cited"),
     Claim("DNW-3", f"{PAPER}, imagenet_sparsity_experiments", "Top-k straight-through on the weights is a sparse "
           "training method: at 90% sparsity (10% kept) close to dense (ResNet-50: 74.0 vs 77.5%); small analogue "
           "LeNet-300-100 / MNIST", "ResNet-50 90% sparse 74.03 vs dense 77.51", "within 2 pp of dense", "dnw", check_dnw3),

@@ -182,19 +182,19 @@ register(Claim("XN-1", PAPER, "Binary weights cost little, binary inputs more, n
                "ImageNet AlexNet top-1 FP 56.6, BWN 56.8, XNOR 44.2, BNN 27.9",
                "FP−BWN ≤ 1 pp, other gaps > 1 pooled SE", "xnor", check_ordering))
 register(Claim("XN-2", PAPER, "Released Torch models (README)", "alexnet_BWN 56.8, alexnet_XNOR 43.3 top-1",
-               "cite", "xnor", check_cite, decidable=()))
+               "cite", "xnor", check_cite, decidable=(), kind="cited"))
 register(Claim("XN-3", PAPER, "ResNet-18 / GoogLeNet on ImageNet (Table 2)", "ResNet-18 FP 69.3, BWN 60.8, XNOR 51.2",
-               "cite", "xnor", check_cite, decidable=()))
+               "cite", "xnor", check_cite, decidable=(), kind="cited"))
 register(Claim("XN-4", PAPER, "XNOR LeNet-5 on MNIST (jiecaoyu/XNOR-Net-PyTorch README)", "99.23 % (FP 99.34 %)",
                "≥ 98.9 %", "xnor", check_mnist_xnor, decidable=("full",)))
 register(Claim("XN-5", PAPER, "32× memory saving for binarised layers, measured on the serialized model",
-               "32×", "binary layers 30–32×, model less", "xnor", check_memory))
+               "32×", "binary layers 30–32×, model less", "xnor", check_memory, kind="invariant"))
 register(Claim("XN-6", PAPER, "Speed-up formula S = 64·c·N_W/(c·N_W + 64) (§4.1, Fig. 4)",
-               "62.27× at c=256, 3×3 (58× measured)", "exact arithmetic", "xnor", check_formula))
+               "62.27× at c=256, 3×3 (58× measured)", "exact arithmetic", "xnor", check_formula, kind="invariant"))
 register(Claim("XN-7", PAPER, "Keeping the first and last layers in full precision matters (reference code)",
                "first/last FP in every released model", "> 1 pooled SE and > 0.5 pp", "xnor", check_first_last,
                decidable=("full",)))
 register(Claim("XN-8", PAPER, "XNOR + popcount on bit-packed operands equals the ±1 product exactly (§3.2)",
-               "exact", "exact, incl. K not a multiple of 64", "xnor", check_exact))
+               "exact", "exact, incl. K not a multiple of 64", "xnor", check_exact, kind="invariant"))
 register(Claim("XN-9", PAPER, "Binary matrix product measured faster than float32 on this CPU (§4.1: 58× per conv)",
-               "58× (their CPU conv)", "≥ 20× (issue goal)", "xnor", check_speed))
+               "58× (their CPU conv)", "≥ 20× (issue goal)", "xnor", check_speed, kind="timing"))
