@@ -15,19 +15,41 @@ import importlib
 import pkgutil
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 PROFILES = ("quick", "full")
 
 
 @dataclass(frozen=True)
+class Part:
+    """One statement of a claim with several (e.g. LT-5's two ranges), with its own verdict."""
+
+    label: str
+    holds: bool | None
+    measured: str
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """The outcome of one check. ``holds`` is None when the profile cannot decide the claim."""
+    """The outcome of one check. ``holds`` is None when the profile cannot decide the claim.
+
+    ``parts``: the sub-statements a claim makes, each decided on its own (the claim holds when every
+    decided part holds and none failed; undecided parts leave it undecided).
+    """
 
     holds: bool | None
     measured: str
     value: float | None = None
     note: str = ""
+    parts: tuple[Part, ...] = ()
+
+
+def combine(parts: Sequence[Part], value: float | None = None, note: str = "") -> Verdict:
+    """A claim's verdict from its parts: False if any part fails, None if any is undecided, else True."""
+    marks = [p.holds for p in parts]
+    holds = False if False in marks else None if (None in marks or not marks) else True
+    measured = "; ".join(f"{p.label}: {p.measured}" for p in parts)
+    return Verdict(holds, measured, value, note, tuple(parts))
 
 
 #: What a claim's check is evidence of. Only *empirical* claims are reproductions ("N of M hold" counts
@@ -279,7 +301,8 @@ def run(prefix: str | None, profile: str, seed: int, context: Context | None = N
 def record(claim: Claim, verdict: Verdict, profile: str, seed: int | None = None) -> dict:
     return {"id": claim.id, "kind": claim.kind, "paper": claim.paper, "statement": claim.statement,
             "paper_value": claim.paper_value, "tolerance": claim.tolerance, "measured": verdict.measured,
-            "value": verdict.value, "holds": verdict.holds, "note": verdict.note, "profile": profile, "seed": seed}
+            "value": verdict.value, "holds": verdict.holds, "note": verdict.note, "profile": profile, "seed": seed,
+            "parts": [{"label": p.label, "holds": p.holds, "measured": p.measured} for p in verdict.parts]}
 
 
 def tally(records: list[dict]) -> str:
@@ -309,20 +332,31 @@ def _partly_measured(record: dict) -> bool:
     return record["measured"] not in ("", "—")
 
 
-def table(records: list[dict]) -> str:
-    """Plain-text table: id, paper says, measured, tolerance, holds."""
-    def mark(h):
-        return "yes" if h is True else "NO" if h is False else "n/a"
-    rows = [("id", "paper says", "measured", "tolerance", "holds")]
-    def measured(r):
-        if r["holds"] is not None:
-            return r["measured"]
-        return f"{r['note'] or 'undecided'}: {r['measured']}" if _partly_measured(r) else r["note"] or "—"
-    rows += [(r["id"], r["paper_value"], measured(r), r["tolerance"], mark(r["holds"])) for r in records]
-    widths = [min(limit, max(len(str(row[i])) for row in rows)) for i, limit in enumerate((8, 44, 78, 32, 5))]
+def mark(holds: bool | None) -> str:
+    return "holds" if holds is True else "NOT REPRODUCED" if holds is False else "undecided"
+
+
+def table(records: list[dict], width: int = 100) -> str:
+    """The claims as text, one block each, nothing cut: id, kind and verdict; what the paper says; what
+    was measured (every part of a claim with its own verdict, with the standard errors); the rule."""
+    import textwrap
+
+    def wrap(label: str, text: str) -> list[str]:
+        return textwrap.wrap(text, width, initial_indent=f"  {label}: ", subsequent_indent=" " * (len(label) + 4)) or []
+
     lines = []
-    for row in rows:
-        lines.append("  ".join(str(c)[:w].ljust(w) for c, w in zip(row, widths)))
+    for r in records:
+        lines.append(f"{r['id']} [{r.get('kind', 'empirical')}] {mark(r['holds'])} — {r['statement']}")
+        lines += wrap("paper", f"{r['paper_value']} ({r['paper']})")
+        parts = r.get("parts") or []
+        if parts:
+            for part in parts:
+                lines += wrap(part["label"], f"{part['measured']} — {mark(part['holds'])}")
+        elif r["measured"] not in ("", "—"):
+            lines += wrap("measured", r["measured"])
+        lines += wrap("rule", r["tolerance"])
+        if r.get("note"):
+            lines += wrap("note", r["note"])
     return "\n".join(lines)
 
 
