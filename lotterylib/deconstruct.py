@@ -204,12 +204,17 @@ class DeconstructConfig:
     ``criteria``: criteria to run IMP with (the trunk is always among them).
     ``branches``: ``((round, (variant, ...)), ...)``: at that round, train these variants on the
     trunk's mask (mask-0 variants use each pruned weight's final value from the last training in
-    which it was still kept).
+    which it was still kept). A protocol of this book, cheaper than the authors'.
+    ``chains``: variants each run as their own chain of pruning rounds, the variant applied before
+    every round and the next mask pruned (by the trunk criterion) from the chain's own trained
+    weights: the authors' protocol (``print_train_lottery_iterative_command.sh``). History key
+    ``chain:<variant>`` (:func:`chain_name`).
     """
 
     lottery: LotteryConfig = field(default_factory=LotteryConfig)
     criteria: tuple[str, ...] = criteria.ZHOU
     branches: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    chains: tuple[str, ...] = ()
 
     def __post_init__(self):
         for c in self.criteria:
@@ -225,6 +230,10 @@ class DeconstructConfig:
                 get_variant(v)
             if len(set(variants)) != len(variants) or set(variants) & set(self.criteria):
                 raise ValueError(f"branch variants at round {rnd} must be distinct and not criterion names: {variants}")
+        for v in self.chains:
+            get_variant(v)
+        if len(set(self.chains)) != len(self.chains):
+            raise ValueError(f"chain variants listed twice: {self.chains}")
 
     def variants_at(self, rnd: int) -> tuple[str, ...]:
         out: tuple[str, ...] = ()
@@ -232,6 +241,11 @@ class DeconstructConfig:
             if int(r) == rnd:
                 out += tuple(variants)
         return out
+
+
+def chain_name(variant: str) -> str:
+    """The history/accuracy-table key of ``variant`` run as its own chain (the authors' protocol)."""
+    return f"chain:{variant}"
 
 
 @dataclass(frozen=True)
@@ -292,13 +306,17 @@ def run_criteria(config: DeconstructConfig, data: Dataset, rounds: int, *, cache
     if on_round is not None:
         on_round(out[0])
     ones = {k: torch.ones_like(v) for k, v in init.items()}
-    mask = {c: ones for c in config.criteria}
-    final = {c: final0 for c in config.criteria}
-    last = dict(final0)  # trunk: each weight's final value in the last training where it was kept
+    # A *line* is one chain of pruning rounds: each criterion's IMP, and each chained variant's.
+    chained = {chain_name(v): v for v in config.chains}
+    lines = list(config.criteria) + list(chained)
+    criterion_of = {**{c: c for c in config.criteria}, **{line: trunk for line in chained}}
+    mask = {line: ones for line in lines}
+    final = {line: final0 for line in lines}
+    last = {line: dict(final0) for line in [trunk, *chained]}  # each weight's value when last trained kept
     n = len(lc.seeds)
     for rnd in range(1, rounds + 1):
-        mask = {c: lottery.next_mask(dataclasses.replace(lc, criterion=c), mask[c], init, final[c], rnd)
-                for c in config.criteria}
+        mask = {line: lottery.next_mask(dataclasses.replace(lc, criterion=criterion_of[line]), mask[line], init,
+                                        final[line], rnd) for line in lines}
         variants = config.variants_at(rnd)
         key = CriteriaRound(config, rnd)
         # Under the round's lock: a concurrent process waits for this round, then reads it.
@@ -310,25 +328,21 @@ def run_criteria(config: DeconstructConfig, data: Dataset, rounds: int, *, cache
                 start = time.time()
                 groups: list[tuple[dict, dict, dict | None]] = [
                     (mask[c], {k: init[k] * mask[c][k] for k in init}, None) for c in config.criteria]
-                for v in variants:
-                    seeds = [derive(s, v, rnd) for s in lc.seeds]
-                    st, fr = {}, {}
-                    for k in init:
-                        st[k], fr[k] = transform(v, init[k], last[k], mask[trunk][k], seeds)
-                    groups.append((mask[trunk], st, None if all(f is None for f in fr.values())
-                                   else {k: torch.zeros_like(st[k]) if fr[k] is None else fr[k] for k in fr}))
+                for line, v in chained.items():  # the variant applied anew, on the chain's own mask and weights
+                    groups.append(_variant_group(v, init, last[line], mask[line], [derive(s, "chain", v, rnd) for s in lc.seeds]))
+                for v in variants:  # branches off the trunk, at this round only
+                    groups.append(_variant_group(v, init, last[trunk], mask[trunk], [derive(s, v, rnd) for s in lc.seeds]))
                 model = _population(lc, groups)
-                names = list(config.criteria) + list(variants)
+                names = lines + list(variants)
                 history = train(model, data, lc.train, lottery.data_seeds(lc, rnd) * len(names), device=device,
                                 progress=f"round {rnd} ×{len(names)}" if progress else False,
                                 checkpoint=cache.partial(key, "dlt"))
                 finals = {k: weightfn.stored(l).detach().cpu() for k, l in model.prunable().items()}
-                final_now = {c: {k: finals[k][i * n:(i + 1) * n].clone() for k in finals}
-                             for i, c in enumerate(config.criteria)}
+                final_now = {line: {k: finals[k][i * n:(i + 1) * n].clone() for k in finals} for i, line in enumerate(lines)}
                 result = Round(rnd, float(masks.weights_remaining(mask[trunk]).mean()),
                                {name: history.select(slice(i * n, (i + 1) * n)) for i, name in enumerate(names)},
                                time.time() - start + history.resumed_seconds)
-                state = {"final": final_now, "mask": {c: {k: m.bool() for k, m in mask[c].items()} for c in config.criteria}}
+                state = {"final": final_now, "mask": {line: {k: m.bool() for k, m in mask[line].items()} for line in lines}}
 
                 def write(w, result=result, state=state):
                     w.json(result.to_json())
@@ -338,16 +352,27 @@ def run_criteria(config: DeconstructConfig, data: Dataset, rounds: int, *, cache
                 result = Round.from_json(entry.json())
                 state = entry.tensors()
                 final_now = state["final"]
-                for c in config.criteria:
-                    if any(not torch.equal(state["mask"][c][k], mask[c][k].bool()) for k in init):
-                        raise RuntimeError(f"cached round {rnd} ({cache.path(key, 'dlt')}) has a different {c} mask "
+                for line in lines:
+                    if any(not torch.equal(state["mask"][line][k], mask[line][k].bool()) for k in init):
+                        raise RuntimeError(f"cached round {rnd} ({cache.path(key, 'dlt')}) has a different {line} mask "
                                            f"than this run derives: delete that entry")
         final = final_now
-        last = {k: torch.where(mask[trunk][k] > 0, final[trunk][k], last[k]) for k in init}
+        last = {line: {k: torch.where(mask[line][k] > 0, final[line][k], last[line][k]) for k in init} for line in last}
         out.append(result)
         if on_round is not None:
             on_round(result)
     return out
+
+
+def _variant_group(variant: str, init: dict, last: dict, mask: dict, seeds: Sequence[int]) -> tuple[dict, dict, dict | None]:
+    """(mask, start, frozen-or-None) of one variant group of a population: ``variant`` applied per layer
+    to θ₀, the weights' last trained values and ``mask``."""
+    start, frozen = {}, {}
+    for k in init:
+        start[k], frozen[k] = transform(variant, init[k], last[k], mask[k], seeds)
+    if all(f is None for f in frozen.values()):
+        return mask, start, None
+    return mask, start, {k: torch.zeros_like(start[k]) if frozen[k] is None else frozen[k] for k in frozen}
 
 
 def accuracy_table(rounds: Sequence[Round]) -> dict:

@@ -57,7 +57,8 @@ def pm_band(ax, rows: Sequence[dict], variant: str, key: str, label: str | None 
 
 def learning_curves(ax, curves: Sequence[dict], variant: str, rounds: Sequence[int], key: str = "test_acc",
                     cmap: str = "viridis") -> None:
-    """Seed-mean curves (``key`` against iteration) of ``variant`` at ``rounds``, one colour per round.
+    """Curves (``key`` against iteration) of ``variant`` at ``rounds``, one colour per round: the seed mean,
+    with the seeds' band where the rows hold per-seed curves.
 
     ``curves``: rows with ``round``, ``variant``, ``weights_remaining``, ``iterations`` and ``key``
     (the ``curves`` of an LT experiment summary).
@@ -65,8 +66,11 @@ def learning_curves(ax, curves: Sequence[dict], variant: str, rounds: Sequence[i
     chosen = [c for c in curves if c["variant"] == variant and c["round"] in set(rounds)]
     colors = plt.get_cmap(cmap)(np.linspace(0, 0.9, max(1, len(chosen))))
     for c, color in zip(sorted(chosen, key=lambda c: c["round"]), colors):
-        ax.plot(c["iterations"], c[key], color=color, lw=1.2,
-                label=f"{variant} Pm {100 * c['weights_remaining']:.3g}%")
+        values = np.asarray(c[key], dtype=float)
+        if values.ndim == 2:  # per-seed curves: the mean, and the seeds' min–max band
+            ax.fill_between(c["iterations"], values.min(0), values.max(0), color=color, alpha=0.15, lw=0)
+            values = values.mean(0)
+        ax.plot(c["iterations"], values, color=color, lw=1.2, label=f"{variant} Pm {100 * c['weights_remaining']:.3g}%")
 
 
 def round_band(ax, table: dict, name: str, label: str | None = None, color: str | None = None) -> None:

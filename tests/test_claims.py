@@ -8,33 +8,36 @@ from lotterylib import claims
 from lotterylib.claims import lt
 
 
-def _summary(ticket_gain=0.006, reinit_loss=0.02, oneshot_gain=0.004):
-    """A synthetic quick-profile LT summary: dense 96%, tickets/reinit/one-shot around it."""
-    rows = []
-    seeds = [0.0, 0.001, -0.001]
-    rows.append({"round": 0, "weights_remaining": 1.0, "variant": "ticket", "early_stop_iteration": 1000,
-                 "test_acc": 0.96, "per_seed_test_acc": [0.96 + d for d in seeds],
-                 "per_seed_early_val_acc": [0.94 + d for d in seeds], "early_iteration": 200})
+SEEDS = [0.0, 0.001, -0.001]
+
+
+def _row(rnd, pm, variant, acc, early_acc=0.94, stop=1000):
+    return {"round": rnd, "weights_remaining": pm, "variant": variant, "early_stop_iteration": stop,
+            "test_acc": acc, "per_seed_test_acc": [acc + d for d in SEEDS], "per_seed_early_stop": [stop] * 3,
+            "per_seed_early_acc": [early_acc + d for d in SEEDS], "early_window": 200}
+
+
+def _summary(ticket_gain=0.006, reinit_loss=0.02, oneshot_gain=0.004, speed_gain=0.01):
+    """A synthetic quick-profile LT summary: dense 96%, tickets/reinit/one-shot around it; sparser tickets
+    learn faster (their early accuracy rises by ``speed_gain`` per halving of Pm, down to 25 %)."""
+    rows = [_row(0, 1.0, "ticket", 0.96)]
     for r, pm in enumerate([0.5, 0.25, 0.126, 0.063], start=1):
-        for variant, delta in (("ticket", ticket_gain), ("reinit", -reinit_loss)):
-            rows.append({"round": r, "weights_remaining": pm, "variant": variant, "early_stop_iteration": 1000,
-                         "test_acc": 0.96 + delta, "per_seed_test_acc": [0.96 + delta + d for d in seeds],
-                         "per_seed_early_val_acc": [0.94 + delta + d for d in seeds], "early_iteration": 200})
+        rows.append(_row(r, pm, "ticket", 0.96 + ticket_gain, 0.94 + speed_gain * min(r, 2)))
+        rows.append(_row(r, pm, "reinit", 0.96 - reinit_loss))
     for r, pm, delta in ((2, 0.25, oneshot_gain), (4, 0.063, ticket_gain - 0.004)):
-        rows.append({"round": r, "weights_remaining": pm, "variant": "oneshot", "early_stop_iteration": 1000,
-                     "test_acc": 0.96 + delta, "per_seed_test_acc": [0.96 + delta + d for d in seeds],
-                     "per_seed_early_val_acc": [0.94 + d for d in seeds], "early_iteration": 200})
+        rows.append(_row(r, pm, "oneshot", 0.96 + delta))
     return {"profile": "quick", "rows": rows}
 
 
 def test_lt_checks_hold_on_a_paper_like_summary():
     verdicts = dict((c.id, v) for c, v in claims.check("LT", _summary(), "quick"))
     assert verdicts["LT-2"].holds is None
-    assert all(verdicts[k].holds for k in ("LT-1", "LT-3", "LT-4", "LT-5"))
+    assert all(verdicts[k].holds for k in ("LT-1", "LT-3", "LT-4", "LT-5", "LT-11"))
 
 
 @pytest.mark.parametrize("kwargs,failing", [
-    ({"ticket_gain": -0.002}, {"LT-1", "LT-3"}),
+    ({"ticket_gain": -0.002}, {"LT-3", "LT-11"}),
+    ({"speed_gain": -0.002}, {"LT-1"}),
     ({"reinit_loss": -0.01}, {"LT-4"}),
     ({"oneshot_gain": -0.003}, {"LT-5"}),
 ])
@@ -43,6 +46,75 @@ def test_lt_checks_can_fail(kwargs, failing):
     assert {c.id for c, v in verdicts if v.holds is False} >= failing
     with pytest.raises(AssertionError, match="claims not reproduced"):
         claims.assert_hold(verdicts)
+
+
+def _paper_like_full(**change):
+    """A synthetic full-profile LT summary that follows the paper's Fig. 3–4 (20 rounds, 3 seeds).
+
+    ``change``: overrides of the curves below, e.g. ``return_round=11`` (the early-stop iteration is
+    back at the dense value from that round on) or ``reinit_off=11``.
+    """
+    k = {"dense_acc": 0.980, "dense_stop": 10_000, "return_round": 15, "reinit_off": 7, "ticket_off": 16,
+         "best_reduction": 0.38, "ratio": 2.51, "gain": 0.005, "final_gain": 0.0035, "oneshot_gain": 0.003, **change}
+    pm = [1.0, 0.800, 0.641, 0.513, 0.411, 0.329, 0.263, 0.211, 0.169, 0.135, 0.108, 0.087, 0.070, 0.056, 0.045,
+          0.036, 0.029, 0.023, 0.019, 0.015, 0.012]
+    noise_acc, noise_it = [0.0, 0.0003, -0.0003], [0, 100, -100]
+
+    def row(rnd, variant, acc, stop, early=0.95, reach=(3000, 3500), final=None):
+        return {"round": rnd, "weights_remaining": pm[rnd], "variant": variant, "early_stop_iteration": stop,
+                "test_acc": acc, "per_seed_test_acc": [acc + d for d in noise_acc],
+                "per_seed_early_stop": [stop + d for d in noise_it], "early_window": 5000,
+                "per_seed_early_acc": [early + d for d in noise_acc],
+                "per_seed_reach_0.975": [reach[0] + d for d in noise_it],
+                "per_seed_reach_0.98": [reach[1] + d for d in noise_it],
+                "per_seed_final_test_acc": [(final if final is not None else acc) + d for d in noise_acc]}
+    d = k["dense_acc"]
+    rows = [row(0, "ticket", d, k["dense_stop"], final=d - 0.001)]
+    for r in range(1, 21):
+        fast = r < k["return_round"]
+        stop = k["dense_stop"] * (1 - k["best_reduction"] * min(r, 7) / 7) if fast else k["dense_stop"]
+        acc = d + (k["gain"] if r < k["ticket_off"] - 1 else 0.0 if r == k["ticket_off"] - 1 else -0.005)
+        early = 0.95 + 0.002 * min(r, 7) if r < 15 else 0.95
+        reach = (3000 - 100 * min(r, 7), 3500 - 100 * min(r, 7))
+        rows.append(row(r, "ticket", acc, stop, early, reach, final=d - 0.001 + (k["final_gain"] if r == 9 else 0.0)))
+        rows.append(row(r, "reinit", d if r < k["reinit_off"] else d - 0.002 * (r - k["reinit_off"] + 1) - 0.003,
+                        stop * k["ratio"] if r == 7 else k["dense_stop"] * 1.5))
+        if r == 7:  # the paper's 0.5 pp at Pm 21 %
+            rows[-1]["per_seed_test_acc"] = [acc - k["gain"] + d_ for d_ in noise_acc]
+    for r in (3, 7, 12, 15):
+        good = 0.0517 <= pm[r] <= 0.95
+        rows.append(row(r, "oneshot", d + (k["oneshot_gain"] if good else -0.01),
+                        k["dense_stop"] * 0.8 if 0.176 <= pm[r] <= 0.675 else k["dense_stop"] * 1.2))
+    return {"profile": "full", "rows": rows}
+
+
+def test_full_lt_checks_hold_on_a_paper_like_summary():
+    verdicts = {c.id: v for c, v in claims.check("LT", _paper_like_full(), "full")}
+    for cid in ("LT-1", "LT-2", "LT-3", "LT-4", "LT-5", "LT-11", "LT-12"):
+        assert verdicts[cid].holds, (cid, verdicts[cid].measured)
+
+
+@pytest.mark.parametrize("change,claim,part", [
+    ({"return_round": 11}, "LT-2", "back at dense speed"),
+    ({"best_reduction": 0.21}, "LT-2", "38% earlier"),
+    ({"reinit_off": 11}, "LT-4", "reinit drops below dense"),
+    ({"ratio": 1.5}, "LT-4", "2.51×"),
+    ({"gain": 0.001}, "LT-3", "by > 0.3 pp"),
+    ({"oneshot_gain": -0.002}, "LT-5", "more accurate than dense"),
+    ({"final_gain": 0.0}, "LT-12", "best gain"),
+])
+def test_each_full_lt_statement_can_fail(change, claim, part):
+    verdict = dict((c.id, v) for c, v in claims.check("LT", _paper_like_full(**change), "full"))[claim]
+    assert verdict.holds is False
+    assert any(p.holds is False and p.label.startswith(part) for p in verdict.parts), verdict.measured
+
+
+def test_a_result_without_per_seed_curves_leaves_lt1_undecided():
+    s = _paper_like_full()
+    for r in s["rows"]:
+        del r["per_seed_early_acc"]
+    verdict = dict((c.id, v) for c, v in claims.check("LT", s, "full"))["LT-1"]
+    assert verdict.holds is None and "rerun" in verdict.note
 
 
 def test_registry_errors():
@@ -73,24 +145,12 @@ def test_undecidable_only_is_not_a_pass():
         claims.assert_hold(only_lt2)
 
 
-def test_full_profile_lt1_uses_early_stop_iterations():
-    s = copy.deepcopy(_summary())
-    # full-profile grid: Pm 100, 51.3, 21.1, 3.6 with the paper's ordering of early-stop iterations
-    s["rows"] = [r for r in s["rows"] if r["round"] == 0]
-    for pm, it in ((0.513, 900), (0.211, 700), (0.036, 1050)):
-        s["rows"].append({"round": 1, "weights_remaining": pm, "variant": "ticket", "early_stop_iteration": it,
-                          "test_acc": 0.96, "per_seed_test_acc": [0.96] * 3})
-    assert lt.check_lt1(s, "full").holds
-    s["rows"][-2]["early_stop_iteration"] = 950  # 21.1% slower than 51.3%: ordering broken
-    assert lt.check_lt1(s, "full").holds is False
-
-
 def test_scoreboard_lists_every_claim_with_its_status(tmp_path):
     records = [claims.record(c, v, "quick", 0) for c, v in claims.check("LT", _summary(), "quick")]
     awaiting = claims.run("LT", "full", 0, claims.Context(compute=False, results=tmp_path))
     page = claims.scoreboard(records, awaiting)
     assert page.startswith("# Claims scoreboard")
-    assert "**4 of 4** decided empirical claims hold" in page and "**0 of 0**" in page
+    assert "**5 of 5** decided empirical claims hold" in page and "**0 of 0**" in page
     for r in records:
         assert f"| {r['id']} |" in page
     assert "python -m lotterylib run --profile full --only LT" in page and "notebooks/02_lottery_ticket" in page
@@ -167,3 +227,17 @@ def test_a_failing_timing_claim_is_reported_never_asserted_and_the_tally_counts_
     assert claims.failing(records) == []
     with pytest.raises(ValueError, match="unknown kind"):
         claim("B-1", "anecdotal")
+
+
+def _han(tuned=0.982, control=0.981, pruned=0.95, kept=0.082):
+    seeds = [0.0, 0.0005, -0.0005]
+    return {"finetune": {"weights_remaining": kept, "finetuned_test_acc": [tuned + d for d in seeds],
+                         "pruned_test_acc": [pruned + d for d in seeds]},
+            "dense_as_long": {"finetuned_test_acc": [control + d for d in seeds]}}
+
+
+@pytest.mark.parametrize("kwargs,holds", [({}, True), ({"control": 0.99}, False), ({"pruned": 0.982}, False),
+                                          ({"kept": 0.2}, False)])
+def test_han1_compares_with_a_dense_net_trained_as_long(kwargs, holds):
+    from lotterylib.claims import han
+    assert han.check_han1(_han(**kwargs), "quick").holds is holds

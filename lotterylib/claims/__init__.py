@@ -342,7 +342,7 @@ def table(records: list[dict], width: int = 100) -> str:
     import textwrap
 
     def wrap(label: str, text: str) -> list[str]:
-        return textwrap.wrap(text, width, initial_indent=f"  {label}: ", subsequent_indent=" " * (len(label) + 4)) or []
+        return textwrap.wrap(text, width, initial_indent=f"  {label}: ", subsequent_indent="      ") or []
 
     lines = []
     for r in records:

@@ -64,6 +64,12 @@ class Gap:
             return None
         return abs(self.diff) <= k * self.se
 
+    def consistent_with(self, stated: float, k: float = SIGNIFICANCE) -> bool | None:
+        """Whether a gap the paper states lies within ``k`` standard errors of the measured one."""
+        if not self.decidable:
+            return None
+        return abs(self.diff - stated) <= k * self.se
+
     def text(self, scale: float = 100.0, unit: str = "pp", digits: int = 2) -> str:
         """``+0.22 ± 0.06 pp (3.7 SE)``: the gap, its standard error and the gap in standard errors."""
         if not self.decidable:
