@@ -45,6 +45,52 @@ def test_kmeans_zero_iterations_is_linear_init():
     assert codes.tolist() == [0, 1, 2, 3]
 
 
+def test_density_init_is_equal_mass_quantiles():
+    v = torch.arange(100.0)
+    # levels (i + 1/2)/4 on the CDF; torch.quantile interpolates at q·(n − 1)
+    assert torch.allclose(C.density_init(v, 4), torch.tensor([12.375, 37.125, 61.875, 86.625], dtype=torch.float64))
+    book = C.density_init(torch.randn(10_000, generator=torch.Generator().manual_seed(0)), 16)
+    assert torch.all(book[1:] > book[:-1])
+
+
+def test_forgy_init_draws_k_distinct_observations():
+    v = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    a, b = C.forgy_init(v, 16, seed=1), C.forgy_init(v, 16, seed=1)
+    assert torch.equal(a, b) and not torch.equal(a, C.forgy_init(v, 16, seed=2))
+    assert len(set(a.tolist())) == 16 and set(a.tolist()) <= set(v.double().tolist())
+    with pytest.raises(ValueError, match="at least k"):
+        C.forgy_init(v[:3], 4)
+    with pytest.raises(ValueError, match="unknown centroid initialisation"):
+        C.init_centroids(v, 4, "kmeans++")
+
+
+def test_only_linear_init_gives_the_rare_large_weights_centroids():
+    """The paper's argument (§3.2): after pruning the weights are bimodal with few large ones; Forgy and
+    density-based initialisation put (almost) no centroid on them, linear initialisation does."""
+    g = torch.Generator().manual_seed(0)
+    lobes = torch.cat([torch.randn(5000, generator=g) * 0.01 + 0.05, torch.randn(5000, generator=g) * 0.01 - 0.05])
+    v = torch.cat([lobes, torch.linspace(0.1, 0.3, 20), -torch.linspace(0.1, 0.3, 20)])
+    large = lambda c: int((c.abs() > 0.1).sum())  # noqa: E731
+    assert large(C.linear_init(v, 16)) >= 8
+    assert large(C.density_init(v, 16)) == 0 and large(C.forgy_init(v, 16, seed=0)) <= 1
+
+
+@pytest.mark.parametrize("init", C.INITS)
+def test_kmeans_from_every_init_assigns_nearest_centroids(init):
+    v = torch.randn(3000, generator=torch.Generator().manual_seed(3))
+    book, codes = C.kmeans_1d(v, 3, iterations=5, init=init, seed=4)
+    assert book.shape == (8,) and torch.equal(C.assign(v, book), codes)
+    shared = C.share_weights(_params(), 2, init=init, seed=5)
+    assert all(len(torch.unique(s.weight()[s.mask])) <= 4 for s in shared)
+
+
+def test_forgy_share_weights_depends_on_the_seed_only():
+    params = _params(density=1.0)
+    a, b, c = (C.share_weights(params, 2, 0, init="forgy", seed=s) for s in (0, 0, 1))
+    assert all(torch.equal(x.codebook, y.codebook) for x, y in zip(a, b))
+    assert not all(torch.equal(x.codebook, z.codebook) for x, z in zip(a, c))
+
+
 def test_share_weights_keeps_zeros_and_uses_k_values():
     params = _params()
     shared = C.share_weights(params, 2)
@@ -217,6 +263,26 @@ def test_deep_compression_fixed_width_exact_bytes():
              "0.wcode": (1, 1, 1), "0.icode": (1, 1, 1)}
     assert len(blob) == 8 + sum(3 + len(k) + 4 * nd + nb for k, (nd, _, nb) in names.items())
     assert torch.equal(C.deserialize_deep_compression(blob)[0].weight(), w)
+
+
+def test_quantisation_without_pruning_stores_no_positions():
+    params = _params(7, density=1.0)  # a dense net: every weight is kept
+    shared = C.share_weights(params, 3)
+    assert all(bool(s.mask.all()) for s in shared)
+    for huffman in (True, False):
+        blob = C.serialize_deep_compression(shared, index_bits=5, huffman=huffman)
+        assert not any(k.endswith(("icode", "ilen")) for k in S.unpack_arrays(blob))
+        for s_, t in zip(shared, C.deserialize_deep_compression(blob)):
+            assert torch.equal(s_.weight(), t.weight()) and torch.equal(s_.mask, t.mask)
+    # fixed width: 3 bits per weight and nothing else per weight
+    w = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    s1 = C.share_weights([(w, torch.zeros(1))], 1, iterations=0)
+    blob = C.serialize_deep_compression(s1, huffman=False)
+    names = {"0.shape": (1, 2, 8), "0.n": (1, 2, 8), "0.ib": (1, 1, 1), "0.codebook": (1, 2, 8), "0.b": (1, 1, 4),
+             "0.wcode": (1, 1, 1)}  # 6 one-bit codes → 1 byte
+    assert len(blob) == 8 + sum(3 + len(k) + 4 * nd + nb for k, (nd, _, nb) in names.items())
+    st = C.stream_bits(shared, index_bits=5)
+    assert st["index_bits"] == 0 and st["index_bits_huffman"] == 0
 
 
 def test_stream_bits_fixed_widths():
