@@ -285,6 +285,24 @@ def test_quantisation_without_pruning_stores_no_positions():
     assert st["index_bits"] == 0 and st["index_bits_huffman"] == 0
 
 
+def test_csr_nbytes_is_the_serialized_size():
+    g = torch.Generator().manual_seed(0)
+    for density in (0.0005, 0.02, 0.3, 1.0):
+        params = [(torch.randn(300, 784, generator=g) * (torch.rand(300, 784, generator=g) < density), torch.randn(300)),
+                  (torch.randn(10, 300, generator=g) * (torch.rand(10, 300, generator=g) < density), torch.randn(10))]
+        layers = [(tuple(w.shape), int((w != 0).sum())) for w, _ in params]
+        assert S.csr_nbytes(layers) == len(S.serialize_csr(params))
+
+
+def test_han_rates_scale():
+    from lotterylib import masks
+    assert masks.han_rates() == {k: 1.0 - v for k, v in masks.HAN_KEPT.items()}
+    assert masks.han_rates(0.5)["layers.0"] == pytest.approx(0.96)
+    for bad in (0.0, 4.0):
+        with pytest.raises(ValueError, match="scale"):
+            masks.han_rates(bad)
+
+
 def test_stream_bits_fixed_widths():
     shared = C.share_weights(_params(), 3)
     st = C.stream_bits(shared, index_bits=4)
@@ -304,6 +322,15 @@ def test_runners_agree_with_dense():
     assert set(t) == {"dense", "csr"} and all(v > 0 for v in t.values())
     with pytest.raises(ValueError, match="repeats"):
         R.time_runners({"dense": R.dense_runner(params)}, x, repeats=0)
+
+
+def test_time_batches():
+    params = _params(5)
+    x = torch.rand(70, 20)
+    t = R.time_batches({"dense": R.dense_runner(params), "csr": R.csr_runner(params)}, x, (1, 64), repeats=2, images=64)
+    assert set(t) == {1, 64} and all(set(v) == {"dense", "csr"} and min(v.values()) > 0 for v in t.values())
+    with pytest.raises(ValueError, match="batch 71"):
+        R.time_batches({"dense": R.dense_runner(params)}, x, (71,))
 
 
 def test_binary_runner_matches_model_and_predict_packed():
