@@ -303,6 +303,31 @@ def test_han_rates_scale():
             masks.han_rates(bad)
 
 
+def _tiny_comparison(**over):
+    from lotterylib import comparison
+    from lotterylib.lottery import LotteryConfig
+    cfg = comparison.ComparisonConfig(lottery=LotteryConfig(seeds=(0, 1)),
+                                      finetune=train.TrainConfig(iterations=3, eval_every=3),
+                                      centroids=train.TrainConfig(iterations=2, eval_every=2), **over)
+    model = models.build("lenet_300_100", [0, 1])
+    return cfg, [S.mlp_params(model, r) for r in range(2)]
+
+
+def test_pruned_to_size_fills_the_budget_and_no_more(mnist_small, tmp_path):
+    from lotterylib import comparison, masks
+    from lotterylib.cache import ResultCache
+    cfg, dense = _tiny_comparison()
+    budget = 30_000
+    nets, scale = comparison.pruned_to_size(cfg, dense, budget, mnist_small, ResultCache(tmp_path), progress=False)
+    sizes = [len(S.serialize_csr(n)) for n in nets]
+    assert min(sizes) >= budget
+    # a slightly smaller scale would not fill the budget: the pruned net is not given more than it needs
+    shapes = [tuple(w.shape) for w, _ in dense[0]]
+    rates = masks.han_rates(scale * 0.99)
+    nnz = [sh[0] * sh[1] - round(rates[k] * sh[0] * sh[1]) for k, sh in zip(masks.HAN_KEPT, shapes)]
+    assert S.csr_nbytes(list(zip(shapes, nnz))) < budget
+
+
 def test_stream_bits_fixed_widths():
     shared = C.share_weights(_params(), 3)
     st = C.stream_bits(shared, index_bits=4)
@@ -322,6 +347,35 @@ def test_runners_agree_with_dense():
     assert set(t) == {"dense", "csr"} and all(v > 0 for v in t.values())
     with pytest.raises(ValueError, match="repeats"):
         R.time_runners({"dense": R.dense_runner(params)}, x, repeats=0)
+
+
+def test_matched_size_never_gives_a_single_method_fewer_bytes(mnist_small, tmp_path):
+    from lotterylib import comparison, masks
+    from lotterylib.cache import ResultCache
+    cfg, dense = _tiny_comparison(sweep_bits=(2, 6))
+    with torch.no_grad():
+        pruned = [[(w * (torch.rand(w.shape, generator=torch.Generator().manual_seed(r)) < 0.3), b) for w, b in net]
+                  for r, net in enumerate(dense)]
+    sweeps = {name: comparison.quantization_sweep(nets, cfg.sweep_bits, cfg.index_bits, 2, mnist_small)
+              for name, nets in (("pruned", pruned), ("dense", dense))}
+    assert all(len(v) == 2 and len(v[0]) == 2 for k, v in sweeps["pruned"].items() if k != "bits")
+    m = comparison.matched_size(cfg, dense, sweeps, mnist_small, ResultCache(tmp_path), progress=False)
+    budget = m["budget_bytes"]
+    assert budget == max(sweeps["pruned"]["bytes"][1])  # P+Q at cfg.bits = 6
+    assert min(m["quantized"]["bytes"]) >= budget and min(m["pruned"]["bytes"]) >= budget
+    assert m["quantized"]["bits"] == 4  # not in the sweep: found by its own search
+    one_less = comparison.quantization_sweep(dense, (3,), 5, 2, mnist_small, huffman=False)
+    assert min(one_less["bytes"][0]) < budget  # one bit fewer would not have reached the budget
+    assert 0 < m["pruned"]["fraction_kept"] < max(masks.HAN_KEPT.values())
+
+
+def test_init_comparison_fine_tunes_every_initialisation(mnist_small, tmp_path):
+    from lotterylib import comparison
+    from lotterylib.cache import ResultCache
+    cfg, dense = _tiny_comparison(init_bits=(2, 3))
+    out = comparison.init_comparison(cfg, dense, mnist_small, ResultCache(tmp_path), progress=False)
+    assert out["bits"] == [2, 3] and out["fine_tuned"] is True
+    assert all(len(out[i]) == 2 and all(len(a) == 2 and all(0 <= x <= 1 for x in a) for a in out[i]) for i in C.INITS)
 
 
 def test_time_batches():
