@@ -417,13 +417,29 @@ def test_seed_mask_blob_is_smaller_than_dense():
 
 # --- the DC claims' checks can fail -----------------------------------------------------------------
 
+def _seeds(mean: float, spread: float = 0.001) -> list[float]:
+    return [mean - spread, mean, mean + spread]
+
+
 def _summary(**over):
-    m = lambda b, a, ms=5.0: {"bytes": [b] * 3, "test_acc": [a] * 3, "inference_ms": ms, "ratio_vs_dense": ms / 5.0,
+    m = lambda b, a, ms=5.0: {"bytes": [b] * 3, "test_acc": _seeds(a), "inference_ms": ms, "ratio_vs_dense": ms / 5.0,  # noqa: E731
                                "label": "x", "format": "y", "fraction_kept": 1.0}
-    s = {"methods": {"dense": m(1_066_000, 0.970), "dc": m(27_000, 0.969, 2.0), "dc_pq": m(33_000, 0.969, 2.0),
+    bits = [2, 3, 4, 5, 6, 7, 8]
+    sweep = lambda ref, drop2: {"bits": bits, "test_acc": [_seeds(ref - (drop2 if b == 2 else 0.0005)) for b in bits],  # noqa: E731
+                                "bytes": [[1000 * b] * 3 for b in bits]}
+    s = {"methods": {"dense": m(1_066_000, 0.970), "dc": m(26_000, 0.969, 2.0), "dc_pq": m(33_000, 0.969, 2.0),
                      "magnitude": m(133_000, 0.971, 2.5), "supermask": m(24_000, 0.93), "xnor": m(60_000, 0.93, 1.5)},
-         "dc": {"compression": [1_066_000 / 27_000] * 3, "compression_pq": [1_066_000 / 33_000] * 3,
-                "streams": {"weight_bits": 6.0, "weight_bits_huffman": 4.4, "index_bits": 5.0, "index_bits_huffman": 3.7}},
+         "dc": {"compression": [1_066_000 / 26_000] * 3, "compression_pq": [1_066_000 / 33_000] * 3,
+                "streams": {"weight_bits": 6.0, "weight_bits_huffman": 4.4, "index_bits": 5.0, "index_bits_huffman": 3.7},
+                "sweep": {"pruned": sweep(0.971, 0.01), "dense": sweep(0.970, 0.02),
+                          "reference": {"pruned": _seeds(0.971), "dense": _seeds(0.970)}},
+                "matched": {"budget_bytes": 34_000, "pq": {"bits": 6, "bytes": [34_000] * 3, "test_acc": _seeds(0.970)},
+                            "quantized": {"bits": 1, "bytes": [35_000] * 3, "test_acc": _seeds(0.80, 0.05)},
+                            "pruned": {"scale": 0.25, "fraction_kept": 0.02, "bytes": [34_100] * 3,
+                                       "test_acc": _seeds(0.92)}},
+                "inits": {"bits": bits, "fine_tuned": True, "linear": [_seeds(0.97) for _ in bits],
+                          "density": [_seeds(0.96) for _ in bits], "forgy": [_seeds(0.95) for _ in bits]}},
+         "batches": {"1": {"dense": 0.05, "magnitude": 0.02}, "64": {"dense": 0.3, "magnitude": 1.2}},
          "config": {"batch": 1000, "threads": 1}}
     for path, value in over.items():
         method, key = path.split("__")
@@ -431,16 +447,98 @@ def _summary(**over):
     return s
 
 
-def test_dc_checks_hold_and_fail():
+def test_dc_checks_hold_on_a_paper_like_summary():
     from lotterylib.claims import dc
     s = _summary()
-    for check in (dc.check_dc1, dc.check_dc2, dc.check_dc3, dc.check_dc4, dc.check_dc5):
-        assert check(s, "quick").holds is True, check.__name__
-    assert dc.check_dc1(_summary(dc__test_acc=[0.96] * 3), "quick").holds is False  # 1 pp loss
+    for check in (dc.check_dc2, dc.check_dc3, dc.check_dc4, dc.check_dc5, dc.check_dc6, dc.check_dc7, dc.check_dc8):
+        assert check(s, "full").holds is True, check.__name__
+    for profile in ("quick", "full"):
+        assert dc.check_dc1(s, profile).holds is (True if profile == "full" else None)
+
+
+def test_dc1_fails_on_a_loss_or_a_smaller_ratio():
+    from lotterylib.claims import dc
+    lossy = dc.check_dc1(_summary(dc__test_acc=_seeds(0.96)), "quick")  # 1 pp below dense, ~10 SE
+    assert lossy.holds is False and [p.holds for p in lossy.parts] == [None, False]
     bigger = _summary(dc__bytes=[40_000] * 3)
-    bigger["dc"]["compression"] = [1_066_000 / 40_000] * 3
-    assert dc.check_dc1(bigger, "quick").holds is False  # 27×
-    assert dc.check_dc2(_summary(dc_pq__bytes=[28_000] * 3), "full").holds is False  # Huffman saves 3.6 %
+    bigger["dc"]["compression"] = [1_066_000 / 40_000] * 3  # 27×
+    assert dc.check_dc1(bigger, "full").holds is False
+    assert dc.check_dc1(bigger, "quick").holds is None  # the ratio is decided in the full profile only
+
+
+def test_dc2_fails_below_table_2s_saving():
+    from lotterylib.claims import dc
+    assert dc.check_dc2(_summary(dc_pq__bytes=[28_000] * 3), "full").holds is False  # saves 7 %
+    assert dc.check_dc2(_summary(dc_pq__bytes=[32_000] * 3), "full").holds is False  # saves 18.8 % < 19.7 %
+
+
+def test_dc3_dc4_fail():
+    from lotterylib.claims import dc
     assert dc.check_dc3(_summary(supermask__bytes=[70_000] * 3), "quick").holds is False
     assert dc.check_dc4(_summary(xnor__ratio_vs_dense=1.2), "quick").holds is False
-    assert dc.check_dc5(_summary(magnitude__ratio_vs_dense=1.05), "quick").holds is False
+
+
+def test_dc5_parts_at_batch_1_and_batched():
+    from lotterylib.claims import dc
+    s = _summary()
+    s["batches"]["1"]["magnitude"] = 0.1  # slower at batch 1
+    v = dc.check_dc5(s, "quick")
+    assert v.holds is False and [p.holds for p in v.parts] == [False, True]
+    s = _summary()
+    s["batches"]["64"]["magnitude"] = 0.1  # still faster when batched
+    assert [p.holds for p in dc.check_dc5(s, "quick").parts] == [True, False]
+
+
+def test_dc6_fails_when_a_single_method_is_as_good_at_the_same_size():
+    from lotterylib.claims import NotReached
+    from lotterylib.claims import dc
+    s = _summary()
+    s["dc"]["matched"]["pruned"]["test_acc"] = _seeds(0.970)
+    v = dc.check_dc6(s, "quick")
+    assert v.holds is False and [p.holds for p in v.parts] == [False, True]
+    s = _summary()
+    s["dc"]["matched"]["quantized"]["test_acc"] = _seeds(0.975)  # better than P+Q
+    assert [p.holds for p in dc.check_dc6(s, "quick").parts] == [True, False]
+    s = _summary()
+    s["dc"]["matched"]["quantized"]["bytes"] = [30_000] * 3  # fewer bytes than P+Q: not a matched comparison
+    with pytest.raises(NotReached, match="not matched"):
+        dc.check_dc6(s, "quick")
+    s = _summary()
+    s["dc"]["matched"]["pq"]["test_acc"] = [0.97]  # one seed: no standard error
+    assert dc.check_dc6(s, "quick").holds is None
+
+
+def test_dc7_fails_on_an_early_drop_or_none_at_2_bits():
+    from lotterylib.claims import dc
+    s = _summary()
+    s["dc"]["sweep"]["pruned"]["test_acc"][1] = _seeds(0.95)  # 3 bits: 2 pp below the unquantised net
+    v = dc.check_dc7(s, "quick")
+    assert v.holds is False and [p.holds for p in v.parts] == [False, True, True, True]
+    s = _summary()
+    s["dc"]["sweep"]["dense"]["test_acc"][0] = _seeds(0.9695)  # no drop at 2 bits
+    assert [p.holds for p in dc.check_dc7(s, "quick").parts] == [True, True, True, False]
+
+
+def test_dc8_fails_where_linear_is_not_best_but_exempts_3_bits():
+    from lotterylib.claims import NotReached
+    from lotterylib.claims import dc
+    s = _summary()
+    s["dc"]["inits"]["density"][1] = _seeds(0.99)  # 3 bits: density wins, which the paper allows
+    assert dc.check_dc8(s, "full").holds is True
+    s["dc"]["inits"]["forgy"][4] = _seeds(0.97)  # 6 bits: a tie with Forgy
+    v = dc.check_dc8(s, "full")
+    assert v.holds is False and [p.label for p in v.parts if p.holds is False] == ["6 bits"]
+    del s["dc"]["inits"]
+    with pytest.raises(NotReached):
+        dc.check_dc8(s, "full")
+
+
+def test_dc_cited_and_kinds():
+    from lotterylib import claims
+    from lotterylib.claims import dc
+    kinds = {c.id: c.kind for c in claims.select("DC")}
+    assert kinds == {"DC-1": "empirical", "DC-2": "empirical", "DC-3": "invariant", "DC-4": "timing", "DC-5": "timing",
+                     "DC-6": "empirical", "DC-7": "empirical", "DC-8": "empirical", "DC-9": "cited", "DC-10": "cited"}
+    assert dc.check_cited(_summary(), "full").holds is None
+    verdicts = claims.check("DC", _summary(), "quick")
+    assert {c.id for c, v in verdicts if v.holds is None} == {"DC-1", "DC-2", "DC-8", "DC-9", "DC-10"}
