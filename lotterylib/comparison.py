@@ -21,13 +21,22 @@ Deep Compression       magnitude + fine-tune → k-means → centroid fine-tune 
                        → Huffman (:mod:`lotterylib.compression`)
 =====================  ======================================================  ===================
 
+Deep Compression's §6 takes the pipeline apart, and so does the summary's ``"dc"`` part:
+:func:`quantization_sweep` k-means-shares every seed's pruned *and dense* network at each bit width
+(Fig. 7; quantisation without pruning), :func:`matched_size` sets pruning + quantisation against each
+alone at the same bytes (Fig. 6; :func:`pruned_to_size` retrains a pruned net cut to a byte budget),
+and :func:`init_comparison` fine-tunes the centroids from each of the three initialisations (Fig. 8;
+only where ``init_bits`` asks for it). The dense and the pruned nets are also timed at batch 1 and
+64 (Fig. 9 and its batched case).
+
 Each trained part is one cache entry (its weights), keyed by the :class:`ComparisonConfig` and the
-part's name. The claims DC-1 … DC-5 (:mod:`lotterylib.claims.dc`) are decided on the summary.
+part's name. The DC claims (:mod:`lotterylib.claims.dc`) are decided on the summary.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,6 +81,7 @@ class ComparisonConfig:
                                                                            eval_every=600))
     dnw_fraction_kept: float = 0.1
     sweep_bits: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)
+    init_bits: tuple[int, ...] = ()  # bit widths of the fine-tuned centroid-initialisation comparison (Fig. 8)
 
 
 def eval_at_end(t: TrainConfig) -> TrainConfig:
@@ -133,9 +143,9 @@ def dense_and_ticket(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, p
     return out
 
 
-def magnitude_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache,
-                       progress: bool) -> list[serialize.Params]:
-    """Han et al.'s pruning (8 / 9 / 26 % kept per layer) of the dense nets, then retraining (HAN chapter)."""
+def _prune_and_retrain(cfg: ComparisonConfig, dense: list[serialize.Params], mask_of, part: str, data: Dataset,
+                       cache: ResultCache, progress: bool) -> list[serialize.Params]:
+    """The dense nets pruned by ``mask_of({layer: (runs, out, in)}) -> mask`` and retrained with ``cfg.finetune``."""
     lc = cfg.lottery
 
     def compute() -> dict:
@@ -146,30 +156,66 @@ def magnitude_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], dat
         with torch.no_grad():
             for i, layer in enumerate(model.prunable().values()):
                 layer.bias.copy_(torch.stack([p[i][1] for p in dense]))
-        masks.attach_masks(model, masks.han_masks(final))
+        masks.attach_masks(model, mask_of(final))
         train(model, data, cfg.finetune, [derive(s, "han-finetune") for s in lc.seeds],
               progress="fine-tune" if progress else False)
         return _population_state(model)
-    return _params_of(_memo(cache, cfg, "magnitude", compute))
+    return _params_of(_memo(cache, cfg, part, compute))
+
+
+def magnitude_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache,
+                       progress: bool) -> list[serialize.Params]:
+    """Han et al.'s pruning (8 / 9 / 26 % kept per layer) of the dense nets, then retraining (HAN chapter)."""
+    return _prune_and_retrain(cfg, dense, masks.han_masks, "magnitude", data, cache, progress)
+
+
+def pruned_to_size(cfg: ComparisonConfig, dense: list[serialize.Params], budget: int, data: Dataset,
+                   cache: ResultCache, progress: bool) -> tuple[list[serialize.Params], float]:
+    """Pruning only, at a byte budget: Han's per-layer fractions scaled by the smallest factor whose CSR
+    bytes reach ``budget`` (so the pruned net is never given fewer bytes), then retrained as
+    :func:`magnitude_finetune`. Returns (the retrained nets, the scale)."""
+    names = list(models.build(cfg.lottery.model, [0]).prunable())
+    shapes = [tuple(w.shape) for w, _ in dense[0]]
+
+    def nbytes(scale: float) -> int:
+        rates = masks.han_rates(scale)
+        sizes = [(sh, sh[0] * sh[1]) for sh in shapes]
+        return serialize.csr_nbytes([(sh, n - int(round(rates[k] * n))) for k, (sh, n) in zip(names, sizes)])
+    lo, hi = 0.0, 1.0 / max(masks.HAN_KEPT.values())
+    if nbytes(hi) < budget:
+        raise ValueError(f"a budget of {budget} bytes exceeds the CSR size of the dense net")
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if nbytes(mid) >= budget else (mid, hi)
+    nets = _prune_and_retrain(cfg, dense, lambda final: masks.han_masks(final, hi), f"pruned_to_{int(budget)}_bytes",
+                              data, cache, progress)
+    return nets, hi
 
 
 def deep_compression_layers(cfg: ComparisonConfig, pruned: list[serialize.Params], data: Dataset,
                             cache: ResultCache, progress: bool) -> tuple[list[list[compression.SharedLayer]], list[list[compression.SharedLayer]]]:
     """(k-means-shared layers, the same after centroid fine-tuning), one list per seed."""
     shared = [compression.share_weights(p, cfg.bits, cfg.kmeans_iterations) for p in pruned]
-    lc = cfg.lottery
+    books = _memo(cache, cfg, "centroids",
+                  functools.partial(_finetune_centroids, cfg, shared, list(range(len(shared))), data, progress))
+    return shared, _with_codebooks(shared, books)
 
-    def compute() -> dict:
-        model = models.build(lc.model, list(lc.seeds))
-        compression.attach_shared(model, shared)
-        train(model, data, cfg.centroids, [derive(s, "centroids") for s in lc.seeds],
-              trainable=compression.codebook_parameters, progress="centroids" if progress else False)
-        tuned = compression.read_shared(model)
-        return {f"c.{r}.{l}": s.codebook for r, run in enumerate(tuned) for l, s in enumerate(run)}
-    books = _memo(cache, cfg, "centroids", compute)
-    tuned = [[dataclasses.replace(s, codebook=books[f"c.{r}.{l}"]) for l, s in enumerate(run)]
-             for r, run in enumerate(shared)]
-    return shared, tuned
+
+def _finetune_centroids(cfg: ComparisonConfig, shared: list[list[compression.SharedLayer]], seed_index: list[int],
+                        data: Dataset, progress: bool) -> dict:
+    """Fine-tune the codebooks of a population of shared nets, run ``j`` drawing its data as seed
+    ``seed_index[j]`` of the comparison: {"c.{run}.{layer}": codebook}."""
+    lc = cfg.lottery
+    model = models.build(lc.model, list(range(len(shared))))
+    compression.attach_shared(model, shared)
+    train(model, data, cfg.centroids, [derive(lc.seeds[r], "centroids") for r in seed_index],
+          trainable=compression.codebook_parameters, progress="centroids" if progress else False)
+    return {f"c.{j}.{l}": s.codebook for j, run in enumerate(compression.read_shared(model)) for l, s in enumerate(run)}
+
+
+def _with_codebooks(shared: list[list[compression.SharedLayer]], books: Mapping[str, torch.Tensor]) -> list[list[compression.SharedLayer]]:
+    return [[dataclasses.replace(s, codebook=books[f"c.{j}.{l}"]) for l, s in enumerate(run)]
+            for j, run in enumerate(shared)]
 
 
 def supermask_at_init(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset) -> tuple[list[bytes], dict]:
@@ -272,22 +318,75 @@ def _kept(params: serialize.Params) -> float:
     return float(sum(int((w != 0).sum()) for w, _ in params) / sum(w.numel() for w, _ in params))
 
 
-def bits_sweep(pruned: serialize.Params, bits: tuple[int, ...], index_bits: int, iterations: int,
-               data: Dataset) -> dict:
-    """k-means at each bit width (no centroid fine-tuning) of one pruned net: test accuracy of the
-    network decoded from the Huffman-coded bytes, and their count."""
-    acc, size = [], []
-    for b in bits:
-        shared = compression.share_weights(pruned, b, iterations)
-        blob = compression.serialize_deep_compression(shared, index_bits)
-        acc.append(_acc(compression.shared_params(compression.deserialize_deep_compression(blob)), data))
-        size.append(len(blob))
-    return {"bits": list(bits), "test_acc": acc, "bytes": size}
+def quantization_sweep(nets: list[serialize.Params], bits: tuple[int, ...], index_bits: int, iterations: int,
+                       data: Dataset, huffman: bool = True) -> dict:
+    """k-means weight sharing (linear init) at each bit width, no centroid fine-tuning, of every net (one
+    per seed; pruned, or dense — quantisation without pruning): ``{"bits", "test_acc", "bytes"}`` and,
+    with ``huffman``, ``"bytes_huffman"``, each value a list over bit widths of per-seed lists.
+    Accuracy is that of the network decoded from the fixed-width bytes (``bytes``, the paper's P+Q
+    storage); ``bytes_huffman`` is the same network Huffman-coded (P+Q+H)."""
+    out: dict = {"bits": sorted(int(b) for b in bits), "test_acc": [], "bytes": [],
+                 **({"bytes_huffman": []} if huffman else {})}
+    for b in out["bits"]:
+        shared = [compression.share_weights(p, b, iterations) for p in nets]
+        blobs = [compression.serialize_deep_compression(s, index_bits, huffman=False) for s in shared]
+        out["test_acc"].append([_acc(compression.shared_params(compression.deserialize_deep_compression(x)), data)
+                                for x in blobs])
+        out["bytes"].append([len(x) for x in blobs])
+        if huffman:
+            out["bytes_huffman"].append([len(compression.serialize_deep_compression(s, index_bits)) for s in shared])
+    return out
+
+
+def matched_size(cfg: ComparisonConfig, dense: list[serialize.Params], sweeps: Mapping[str, dict], data: Dataset,
+                 cache: ResultCache, progress: bool) -> dict:
+    """Deep Compression's Fig. 6 at one size: pruning + quantisation (the pruned nets k-means-shared at
+    ``cfg.bits``, from ``sweeps["pruned"]``) against quantisation only (the dense nets k-means-shared)
+    and pruning only (retrained, CSR), each single method at the smallest of its settings whose bytes
+    are at least P+Q's (so neither is given fewer bytes). Quantisation is k-means without centroid
+    fine-tuning in both arms."""
+    p, d = sweeps["pruned"], sweeps["dense"]
+    i = p["bits"].index(cfg.bits)
+    budget = max(p["bytes"][i])
+    for b in range(1, 17):  # quantisation only: the fewest bits that reach the budget (1 bit is not in the sweep)
+        q = ({k: v[d["bits"].index(b)] for k, v in d.items() if k != "bits"} if b in d["bits"] else
+             {k: v[0] for k, v in quantization_sweep(dense, (b,), cfg.index_bits, cfg.kmeans_iterations, data,
+                                                     huffman=False).items() if k != "bits"})
+        if min(q["bytes"]) >= budget:
+            break
+    pruned_only, scale = pruned_to_size(cfg, dense, budget, data, cache, progress)
+    return {"budget_bytes": budget,
+            "pq": {"bits": cfg.bits, "bytes": p["bytes"][i], "test_acc": p["test_acc"][i]},
+            "quantized": {"bits": b, "bytes": q["bytes"], "test_acc": q["test_acc"]},
+            "pruned": {"scale": scale, "fraction_kept": float(np.mean([_kept(n) for n in pruned_only])),
+                       "bytes": [len(serialize.serialize_csr(n)) for n in pruned_only],
+                       "test_acc": [_acc(n, data) for n in pruned_only]}}
+
+
+def init_comparison(cfg: ComparisonConfig, pruned: list[serialize.Params], data: Dataset, cache: ResultCache,
+                    progress: bool) -> dict:
+    """Deep Compression's Fig. 8: test accuracy of the pruned nets k-means-shared from each centroid
+    initialisation (:data:`lotterylib.compression.INITS`) at each of ``cfg.init_bits``, after centroid
+    fine-tuning (``cfg.centroids``; every initialisation of a seed sees the same data order).
+    ``{"bits", "fine_tuned": True, init: [per bit width: per-seed accuracies]}``."""
+    runs = [(init, r) for init in compression.INITS for r in range(len(pruned))]
+    out: dict = {"bits": list(cfg.init_bits), "fine_tuned": True, **{init: [] for init in compression.INITS}}
+    for b in cfg.init_bits:
+        shared = [compression.share_weights(pruned[r], b, cfg.kmeans_iterations, init=init, seed=r) for init, r in runs]
+        books = _memo(cache, cfg, f"inits_{b}_bits",
+                      functools.partial(_finetune_centroids, cfg, shared, [r for _, r in runs], data, progress))
+        accs = [_acc(compression.shared_params(run), data) for run in _with_codebooks(shared, books)]
+        for init in compression.INITS:
+            out[init].append([a for (i, _), a in zip(runs, accs) if i == init])
+    return out
 
 
 def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, progress: bool = False,
-                   batch: int = 1000, repeats: int = 9) -> dict:
-    """Train/load every method, serialise, decode, evaluate, time. JSON-able summary (see module doc)."""
+                   batch: int = 1000, repeats: int = 9, batches: tuple[int, ...] = (1, 64)) -> dict:
+    """Train/load every method, serialise, decode, evaluate, time. JSON-able summary (see module doc).
+
+    Every method is timed at ``batch``; the dense and the pruned (CSR) nets also at each of ``batches``
+    (Deep Compression's Fig. 9 is at batch 1, its batched case, Appendix A, at batch 64)."""
     nets = dense_and_ticket(cfg, data, cache, progress)
     dense, ticket = nets["dense"], nets["ticket"]
     pruned = magnitude_finetune(cfg, dense, data, cache, progress)
@@ -336,23 +435,36 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
             "xnor_float": runners.binary_runner(xnor, 0, kernel="float"),
             "magnitude_dense": runners.dense_runner(decoded["magnitude"])}
     seconds = runners.time_runners(runs, x, repeats=repeats, inner=3, threads=1)
+    per_batch = runners.time_batches({k: runs[k] for k in ("dense", "magnitude")}, data.test.x, batches,
+                                     repeats=repeats, images=batch)
     for name, m in methods.items():
         key = "dc" if name == "dc_pq" else name
         m["inference_ms"] = 1e3 * seconds[key]
         m["ratio_vs_dense"] = seconds[key] / seconds["dense"]
     xnor_check = runners.runner_accuracy(runs["xnor"], data.test.x, data.test.y)
 
+    # quantisation with and without pruning, at every bit width of the sweep (Figs. 6 and 7)
+    sweeps = {name: quantization_sweep(nets_, tuple(sorted({*cfg.sweep_bits, cfg.bits})), cfg.index_bits,
+                                       cfg.kmeans_iterations, data, huffman=name == "pruned")
+              for name, nets_ in (("pruned", pruned), ("dense", dense))}
+    sweeps["reference"] = {"pruned": methods["magnitude"]["test_acc"], "dense": methods["dense"]["test_acc"]}
+
     dense_bytes = methods["dense"]["bytes"]
+    dc = {"compression": [d / b for d, b in zip(dense_bytes, methods["dc"]["bytes"])],
+          "compression_pq": [d / b for d, b in zip(dense_bytes, methods["dc_pq"]["bytes"])],
+          "kmeans_only_acc": sweeps["pruned"]["test_acc"][sweeps["pruned"]["bits"].index(cfg.bits)],
+          "streams": compression.stream_bits(tuned[0], cfg.index_bits),
+          "sweep": sweeps,
+          "matched": matched_size(cfg, dense, sweeps, data, cache, progress)}
+    if cfg.init_bits:
+        dc["inits"] = init_comparison(cfg, pruned, data, cache, progress)
     return {"config": {"ticket_round": cfg.ticket_round, "bits": cfg.bits, "index_bits": cfg.index_bits,
                        "seeds": list(cfg.lottery.seeds), "batch": batch, "threads": 1},
             "methods": methods,
             "extra_ms": {k: 1e3 * seconds[k] for k in ("xnor_float", "magnitude_dense")},
+            "batches": {str(b): {k: 1e3 * v for k, v in t.items()} for b, t in per_batch.items()},
             "xnor_kernel_test_acc": xnor_check,
-            "dc": {"compression": [d / b for d, b in zip(dense_bytes, methods["dc"]["bytes"])],
-                   "compression_pq": [d / b for d, b in zip(dense_bytes, methods["dc_pq"]["bytes"])],
-                   "kmeans_only_acc": [_acc(compression.shared_params(s), data) for s in shared],
-                   "streams": compression.stream_bits(tuned[0], cfg.index_bits),
-                   "sweep": bits_sweep(pruned[0], cfg.sweep_bits, cfg.index_bits, cfg.kmeans_iterations, data)},
+            "dc": dc,
             "supermask": sm_info}
 
 

@@ -3,8 +3,10 @@
 Deep Compression is a three-stage pipeline on a trained network:
 
 1. **prune** — magnitude pruning with retraining (Han et al. 2015; :mod:`lotterylib.masks`);
-2. **quantize** — k-means weight sharing per layer (:func:`kmeans_1d`: 2^bits centroids, linearly
-   initialised over [min, max] of the surviving weights, Lloyd iterations), then optional fine-tuning
+2. **quantize** — k-means weight sharing per layer (:func:`kmeans_1d`: 2^bits centroids, Lloyd
+   iterations from one of the paper's three initialisations (§3.2, :data:`INITS`): *linear* over
+   [min, max] of the weights (the paper's choice), *density-based* (evenly spaced on the CDF) or
+   *Forgy* (k weights drawn at random)), then optional fine-tuning
    of the shared centroids, whose gradient is the sum of the gradients of the weights of each cluster
    (:class:`~lotterylib.weightfn.SharedWeights`, a weight function: ``codebook[codes] ⊙ mask``; the gather's backward *is*
    that per-cluster sum);
@@ -19,7 +21,8 @@ The blob :func:`serialize_deep_compression` writes is the codebooks and the two 
 container format of :mod:`lotterylib.serialize`; :func:`deserialize_deep_compression` turns it back
 into the same shared layers (tested). :func:`stream_bits` counts the bits per non-zero of each stream
 (the paper's Table 2). Networks are lists of layers ``[(W (out, in), b (out,)), ...]`` of one run
-(:func:`lotterylib.serialize.mlp_params`).
+(:func:`lotterylib.serialize.mlp_params`). Quantisation without pruning is the same stage on a dense
+network (every weight is a survivor); its layers store no position stream.
 """
 
 from __future__ import annotations
@@ -34,16 +37,60 @@ import torch
 from torch import Tensor, nn
 
 from . import weightfn
+from .seeds import derive
 from .serialize import Params, check_bits, check_params, pack_arrays, pack_bits, unpack_arrays, unpack_bits
 
 # --- stage 2: k-means weight sharing -----------------------------------------------------------------
 
+def _init_values(values: Tensor) -> Tensor:
+    v = torch.as_tensor(values).detach().reshape(-1).double().cpu()
+    if v.numel() == 0:
+        raise ValueError("cannot initialise centroids on an empty layer (no surviving weights)")
+    return v
+
+
 def linear_init(values: Tensor, k: int) -> Tensor:
     """k centroids evenly spaced over [min, max] of ``values`` (n,) — the paper's best initialisation."""
-    if values.numel() == 0:
-        raise ValueError("cannot initialise centroids on an empty layer (no surviving weights)")
-    lo, hi = float(values.min()), float(values.max())
-    return torch.linspace(lo, hi, int(k), dtype=torch.float64)
+    v = _init_values(values)
+    return torch.linspace(float(v.min()), float(v.max()), int(k), dtype=torch.float64)
+
+
+def density_init(values: Tensor, k: int) -> Tensor:
+    """Density-based initialisation (Deep Compression §3.2): k levels evenly spaced on the y-axis of the
+    weights' CDF, each mapped back to the weight where the CDF reaches it — the quantiles at
+    (i + ½)/k, i = 0 … k−1, so that every centroid stands for an equal share of the weights.
+
+    (The paper does not say where on [0, 1] the k levels sit; the midpoints are the reading under
+    which, as it says, few centroids land on the rare large weights: the extremes get none.)
+    """
+    v = _init_values(values)
+    levels = (torch.arange(int(k), dtype=torch.float64) + 0.5) / int(k)
+    return torch.quantile(v, levels)
+
+
+def forgy_init(values: Tensor, k: int, seed: int = 0) -> Tensor:
+    """Forgy (random) initialisation (Deep Compression §3.2): k of the weights drawn at random, without
+    replacement, as the initial centroids (``seed`` fixes the draw)."""
+    v = _init_values(values)
+    if v.numel() < int(k):
+        raise ValueError(f"Forgy initialisation needs at least k = {k} weights, got {v.numel()}")
+    g = torch.Generator().manual_seed(int(seed))
+    return v[torch.randperm(v.numel(), generator=g)[:int(k)]]
+
+
+#: The paper's three centroid initialisations (§3.2, Fig. 4 and Fig. 8).
+INITS = ("linear", "density", "forgy")
+
+
+def init_centroids(values: Tensor, k: int, init: str = "linear", seed: int = 0) -> Tensor:
+    """k initial centroids (float64) of ``values`` by ``init`` (one of :data:`INITS`); ``seed`` is used by Forgy only."""
+    if init == "linear":
+        return linear_init(values, k)
+    if init == "density":
+        return density_init(values, k)
+    if init == "forgy":
+        return forgy_init(values, k, seed)
+    raise ValueError(f"unknown centroid initialisation {init!r}; choose one of {', '.join(INITS)}")
 
 
 def assign(values: Tensor, codebook: Tensor) -> Tensor:
@@ -54,8 +101,10 @@ def assign(values: Tensor, codebook: Tensor) -> Tensor:
     return order[torch.bucketize(values.double(), mids)]
 
 
-def kmeans_1d(values: Tensor, bits: int, iterations: int = 10) -> tuple[Tensor, Tensor]:
-    """k-means with k = 2^bits on the scalar ``values`` (n,): linear init, then ``iterations`` Lloyd steps.
+def kmeans_1d(values: Tensor, bits: int, iterations: int = 10, init: str = "linear",
+              seed: int = 0) -> tuple[Tensor, Tensor]:
+    """k-means with k = 2^bits on the scalar ``values`` (n,): ``init`` (:data:`INITS`; ``seed`` for
+    Forgy), then ``iterations`` Lloyd steps.
 
     Returns ``(codebook (k,) float32, codes (n,) long)``. A centroid that loses all its points keeps
     its position (it stays in the codebook, unused). Vectorised: one bucketize and two bincounts per step.
@@ -65,7 +114,7 @@ def kmeans_1d(values: Tensor, bits: int, iterations: int = 10) -> tuple[Tensor, 
         raise ValueError(f"iterations must be ≥ 0, got {iterations}")
     v = torch.as_tensor(values).detach().reshape(-1).double().cpu()
     k = 2 ** bits
-    c = linear_init(v, k)
+    c = init_centroids(v, k, init, seed)
     for _ in range(int(iterations)):
         a = assign(v, c)
         counts = torch.bincount(a, minlength=k).double()
@@ -95,8 +144,13 @@ class SharedLayer:
         return torch.where(self.mask, self.codebook[self.codes], torch.zeros((), dtype=self.codebook.dtype))
 
 
-def share_weights(params: Sequence[tuple[Tensor, Tensor]], bits: int | Sequence[int], iterations: int = 10) -> list[SharedLayer]:
-    """k-means weight sharing of every layer on its non-zero weights; ``bits`` one number or one per layer."""
+def share_weights(params: Sequence[tuple[Tensor, Tensor]], bits: int | Sequence[int], iterations: int = 10,
+                  init: str = "linear", seed: int = 0) -> list[SharedLayer]:
+    """k-means weight sharing of every layer on its non-zero weights; ``bits`` one number or one per layer.
+
+    ``init``: the centroid initialisation (:data:`INITS`); Forgy draws layer ``l``'s centroids with
+    seed ``derive(seed, "forgy", l)``. On a dense network this is quantisation without pruning.
+    """
     params = check_params(params)
     per_layer = [bits] * len(params) if isinstance(bits, (int, np.integer)) else list(bits)
     if len(per_layer) != len(params):
@@ -106,7 +160,7 @@ def share_weights(params: Sequence[tuple[Tensor, Tensor]], bits: int | Sequence[
         mask = w != 0
         if not bool(mask.any()):
             raise ValueError(f"layer {i} has no non-zero weight to share")
-        codebook, codes = kmeans_1d(w[mask], nb, iterations)
+        codebook, codes = kmeans_1d(w[mask], nb, iterations, init, derive(seed, "forgy", i))
         full = torch.zeros(w.shape, dtype=torch.long)
         full[mask] = codes
         out.append(SharedLayer(codebook, full, mask, b.clone()))
@@ -336,6 +390,9 @@ def serialize_deep_compression(layers: Sequence[SharedLayer], index_bits: int | 
     :func:`relative_indices`). With ``huffman`` the streams are canonical Huffman codes and the code
     lengths are stored as ``{l}.wlen`` (k,) and ``{l}.ilen`` (2^index_bits,) uint8; without, every
     symbol takes exactly ⌈log2 k⌉ / ``index_bits`` bits (the paper's "P+Q" column).
+
+    A layer whose mask keeps every weight (quantisation without pruning) has no position to store:
+    it is written without ``{l}.icode``/``{l}.ilen`` (and ``{l}.n`` = (weights, 0)).
     """
     if len(layers) == 0:
         raise ValueError("need at least one layer")
@@ -351,7 +408,7 @@ def serialize_deep_compression(layers: Sequence[SharedLayer], index_bits: int | 
         if pos.size == 0:
             raise ValueError(f"layer {i} has no non-zero weight")
         wsym = s.codes.reshape(-1).numpy()[pos].astype(np.int64)
-        isym = relative_indices(pos, bits_i)
+        isym = _position_symbols(pos, flat_mask.size, bits_i)
         arrays[f"{i}.shape"] = np.asarray(s.mask.shape, dtype=np.uint32)
         arrays[f"{i}.n"] = np.asarray([pos.size, isym.size], dtype=np.uint32)
         arrays[f"{i}.ib"] = np.asarray([bits_i], dtype=np.uint8)
@@ -359,14 +416,24 @@ def serialize_deep_compression(layers: Sequence[SharedLayer], index_bits: int | 
         arrays[f"{i}.b"] = s.bias.float().numpy()
         if huffman:
             wlen = huffman_lengths(np.bincount(wsym, minlength=k))
-            ilen = huffman_lengths(np.bincount(isym, minlength=2 ** bits_i))
-            arrays[f"{i}.wlen"], arrays[f"{i}.ilen"] = wlen, ilen
+            arrays[f"{i}.wlen"] = wlen
             arrays[f"{i}.wcode"] = np.frombuffer(huffman_encode(wsym, wlen), dtype=np.uint8)
-            arrays[f"{i}.icode"] = np.frombuffer(huffman_encode(isym, ilen), dtype=np.uint8)
+            if isym.size:
+                ilen = huffman_lengths(np.bincount(isym, minlength=2 ** bits_i))
+                arrays[f"{i}.ilen"] = ilen
+                arrays[f"{i}.icode"] = np.frombuffer(huffman_encode(isym, ilen), dtype=np.uint8)
         else:
             arrays[f"{i}.wcode"] = np.frombuffer(pack_bits(wsym, s.bits), dtype=np.uint8)
-            arrays[f"{i}.icode"] = np.frombuffer(pack_bits(isym, bits_i), dtype=np.uint8)
+            if isym.size:
+                arrays[f"{i}.icode"] = np.frombuffer(pack_bits(isym, bits_i), dtype=np.uint8)
     return pack_arrays(arrays)
+
+
+def _position_symbols(positions: np.ndarray, size: int, index_bits: int) -> np.ndarray:
+    """The relative-index symbols of a layer's kept ``positions`` (none when it keeps all ``size``)."""
+    if positions.size == size:
+        return np.zeros(0, dtype=np.int64)
+    return relative_indices(positions, index_bits)
 
 
 def deserialize_deep_compression(blob: bytes) -> list[SharedLayer]:
@@ -382,11 +449,14 @@ def deserialize_deep_compression(blob: bytes) -> list[SharedLayer]:
         k = codebook.numel()
         if f"{i}.wlen" in a:
             wsym = huffman_decode(a[f"{i}.wcode"].tobytes(), a[f"{i}.wlen"], nnz)
-            isym = huffman_decode(a[f"{i}.icode"].tobytes(), a[f"{i}.ilen"], nsym)
         else:
             wsym = unpack_bits(a[f"{i}.wcode"].tobytes(), max(1, int(np.ceil(np.log2(k)))), nnz)
-            isym = unpack_bits(a[f"{i}.icode"].tobytes(), bits_i, nsym)
-        pos = absolute_positions(isym, bits_i)
+        if f"{i}.icode" not in a:  # every weight kept: no position stream
+            pos = np.arange(nnz, dtype=np.int64)
+        elif f"{i}.ilen" in a:
+            pos = absolute_positions(huffman_decode(a[f"{i}.icode"].tobytes(), a[f"{i}.ilen"], nsym), bits_i)
+        else:
+            pos = absolute_positions(unpack_bits(a[f"{i}.icode"].tobytes(), bits_i, nsym), bits_i)
         codes = np.zeros(int(np.prod(shape)), dtype=np.int64)
         mask = np.zeros(int(np.prod(shape)), dtype=bool)
         codes[pos], mask[pos] = wsym, True
@@ -404,16 +474,18 @@ def stream_bits(layers: Sequence[SharedLayer], index_bits: int = 5) -> dict:
     """
     nnz = w_fixed = w_huff = i_fixed = i_huff = fillers = 0
     for s in layers:
-        pos = np.flatnonzero(s.mask.reshape(-1).numpy())
+        flat = s.mask.reshape(-1).numpy()
+        pos = np.flatnonzero(flat)
         wsym = s.codes.reshape(-1).numpy()[pos]
-        isym = relative_indices(pos, index_bits)
+        isym = _position_symbols(pos, flat.size, index_bits)
         wf = np.bincount(wsym, minlength=s.codebook.numel())
-        isf = np.bincount(isym, minlength=2 ** index_bits)
         nnz += pos.size
         w_fixed += pos.size * s.bits
         w_huff += encoded_bits(wf, huffman_lengths(wf))
         i_fixed += isym.size * index_bits
-        i_huff += encoded_bits(isf, huffman_lengths(isf))
+        if isym.size:
+            isf = np.bincount(isym, minlength=2 ** index_bits)
+            i_huff += encoded_bits(isf, huffman_lengths(isf))
         fillers += isym.size - pos.size
     return {"nonzeros": nnz, "weight_bits": w_fixed / nnz, "weight_bits_huffman": w_huff / nnz,
             "index_bits": i_fixed / nnz, "index_bits_huffman": i_huff / nnz, "fillers": fillers}

@@ -202,7 +202,13 @@ def magnitude(weights: Mapping[str, Tensor], fraction_kept: float, *, global_: b
 HAN_KEPT = {"layers.0": 0.08, "layers.1": 0.09, "layers.2": 0.26}
 
 
-def han_masks(final: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Han et al.'s per-layer magnitude masks (8 % / 9 % / 26 % kept)."""
-    rates = {k: 1.0 - v for k, v in HAN_KEPT.items()}
-    return magnitude(final, 1.0, rates=rates)
+def han_rates(scale: float = 1.0) -> dict[str, float]:
+    """Fractions *pruned* per layer when Han et al.'s kept fractions (8 % / 9 % / 26 %) are scaled by ``scale``."""
+    if not 0.0 < float(scale) <= 1.0 / max(HAN_KEPT.values()):
+        raise ValueError(f"scale must keep every layer's fraction in (0, 1], got {scale}")
+    return {k: 1.0 - v * float(scale) for k, v in HAN_KEPT.items()}
+
+
+def han_masks(final: Mapping[str, Tensor], scale: float = 1.0) -> dict[str, Tensor]:
+    """Han et al.'s per-layer magnitude masks (8 % / 9 % / 26 % kept; each times ``scale``)."""
+    return magnitude(final, 1.0, rates=han_rates(scale))

@@ -4,7 +4,8 @@
 :func:`binary_runner` (bit-packed weights and the XNOR + popcount kernel of :mod:`lotterylib.bitpack`)
 turn a network into a function ``x (B, in) → logits (B, out)``; :func:`runner_accuracy` scores one on a
 test split, and :func:`time_runners` times several interleaved in one process (warm-up, median of
-repeats). Networks are lists of layers ``[(W (out, in), b (out,)), ...]`` of one run
+repeats); :func:`time_batches` does so at several batch sizes (Deep Compression's speed-up is a batch-1
+result). Networks are lists of layers ``[(W (out, in), b (out,)), ...]`` of one run
 (:mod:`lotterylib.serialize`).
 """
 
@@ -146,6 +147,21 @@ def time_runners(runners: Mapping[str, Callable[[Tensor], Tensor]], x: Tensor, *
         torch.set_num_threads(old_torch)
         numba.set_num_threads(old_numba)
     return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def time_batches(runners: Mapping[str, Callable[[Tensor], Tensor]], x: Tensor, batches: Sequence[int], *,
+                 repeats: int = 9, images: int = 1000, threads: int = 1) -> dict[int, dict[str, float]]:
+    """:func:`time_runners` at each batch size ``b`` in ``batches`` (the first ``b`` rows of ``x``):
+    {b: {name: median seconds per call}}. Each timed round calls every runner ⌈images / b⌉ times, so
+    a tiny batch is timed over as many images as a large one (a single call at batch 1 is too short to
+    time on its own)."""
+    out = {}
+    for b in batches:
+        if not 1 <= int(b) <= x.shape[0]:
+            raise ValueError(f"batch {b} is not in [1, {x.shape[0]}] (the rows of x)")
+        out[int(b)] = time_runners(runners, x[:int(b)].contiguous(), repeats=repeats, inner=-(-int(images) // int(b)),
+                                   threads=threads)
+    return out
 
 
 @torch.no_grad()

@@ -92,6 +92,7 @@ def unpack_bits(data: bytes, bits: int, count: int) -> np.ndarray:
 # --- the container -------------------------------------------------------------------------------
 
 _MAGIC = b"LTC1"
+_HEADER_BYTES = len(_MAGIC) + 4  # magic + uint32 array count
 _DTYPES = {np.dtype(t): i for i, t in enumerate(
     (np.uint8, np.uint16, np.uint32, np.uint64, np.int64, np.float32, np.float64, np.int32))}
 _DTYPE_OF = {i: t for t, i in _DTYPES.items()}
@@ -167,6 +168,11 @@ def deserialize_dense(blob: bytes) -> Params:
             for i in range(len(a) // 2)]
 
 
+def _csr_dtypes(shape: tuple[int, int], nnz: int) -> tuple[np.dtype, np.dtype]:
+    """(row-pointer dtype, column-index dtype) of a CSR layer of ``shape`` with ``nnz`` non-zeros."""
+    return _smallest_uint(int(nnz)), _smallest_uint(int(shape[1]) - 1)
+
+
 def serialize_csr(params: Sequence[tuple[Tensor, Tensor]]) -> bytes:
     """CSR sparse layers: ``{l}.shape`` uint32 (2,), ``{l}.rowptr`` (out+1,) and ``{l}.col`` (nnz,) in
     the smallest unsigned type that fits, ``{l}.val`` float32 (nnz,), ``{l}.b`` float32 (out,)."""
@@ -176,12 +182,26 @@ def serialize_csr(params: Sequence[tuple[Tensor, Tensor]]) -> bytes:
         wn = w.numpy()
         rows, cols = np.nonzero(wn)
         rowptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=wn.shape[0]))])
+        rp_type, col_type = _csr_dtypes(wn.shape, rows.size)
         arrays[f"{i}.shape"] = np.asarray(wn.shape, dtype=np.uint32)
-        arrays[f"{i}.rowptr"] = rowptr.astype(_smallest_uint(int(rowptr[-1])))
-        arrays[f"{i}.col"] = cols.astype(_smallest_uint(wn.shape[1] - 1))
+        arrays[f"{i}.rowptr"] = rowptr.astype(rp_type)
+        arrays[f"{i}.col"] = cols.astype(col_type)
         arrays[f"{i}.val"] = wn[rows, cols].astype(np.float32)
         arrays[f"{i}.b"] = b.numpy()
     return pack_arrays(arrays)
+
+
+def csr_nbytes(layers: Sequence[tuple[tuple[int, int], int]]) -> int:
+    """``len(serialize_csr(params))`` for layers of these ``((out, in), non-zeros)``, without building them
+    (to choose a sparsity that fills a byte budget)."""
+    total = _HEADER_BYTES
+    for i, (shape, nnz) in enumerate(layers):
+        out, _ = (int(x) for x in shape)
+        rp_type, col_type = _csr_dtypes(shape, nnz)
+        for name, dtype, n in (("shape", np.uint32, 2), ("rowptr", rp_type, out + 1), ("col", col_type, nnz),
+                               ("val", np.float32, nnz), ("b", np.float32, out)):
+            total += array_record_bytes(f"{i}.{name}", np.empty(int(n), dtype=dtype))
+    return total
 
 
 def deserialize_csr(blob: bytes) -> Params:
