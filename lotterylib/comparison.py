@@ -49,6 +49,7 @@ from .cache import ResultCache
 from .data import Dataset
 from .lottery import LotteryConfig, data_seeds, init_seeds, initial_weights, round_state, run_imp
 from .provenance import provenance
+from .retrain import Retraining, retrain, retrained_state
 from .seeds import derive
 from .train import TrainConfig, evaluate, train
 
@@ -143,30 +144,18 @@ def dense_and_ticket(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, p
     return out
 
 
-def _prune_and_retrain(cfg: ComparisonConfig, dense: list[serialize.Params], mask_of, part: str, data: Dataset,
-                       cache: ResultCache, progress: bool) -> list[serialize.Params]:
-    """The dense nets pruned by ``mask_of({layer: (runs, out, in)}) -> mask`` and retrained with ``cfg.finetune``."""
-    lc = cfg.lottery
-
-    def compute() -> dict:
-        names = list(models.build(lc.model, [0]).prunable())
-        final = {k: torch.stack([p[i][0] for p in dense]) for i, k in enumerate(names)}
-        model = models.build(lc.model, list(lc.seeds))
-        models.set_weights(model, final)
-        with torch.no_grad():
-            for i, layer in enumerate(model.prunable().values()):
-                layer.bias.copy_(torch.stack([p[i][1] for p in dense]))
-        masks.attach_masks(model, mask_of(final))
-        train(model, data, cfg.finetune, [derive(s, "han-finetune") for s in lc.seeds],
-              progress="fine-tune" if progress else False)
-        return _population_state(model)
-    return _params_of(_memo(cache, cfg, part, compute))
-
-
-def magnitude_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache,
+def _prune_and_retrain(cfg: ComparisonConfig, scale: float, data: Dataset, cache: ResultCache,
                        progress: bool) -> list[serialize.Params]:
+    """The dense nets (IMP round 0) pruned with Han et al.'s per-layer fractions times ``scale``, retrained
+    with ``cfg.finetune``: :func:`lotterylib.retrain.retrain`, the same run as the HAN chapter's at scale 1."""
+    key = Retraining(cfg.lottery, cfg.finetune, 0, "han", scale)
+    retrain(key, data, cache=cache, progress=progress)
+    return _params_of(retrained_state(key, cache))
+
+
+def magnitude_finetune(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progress: bool) -> list[serialize.Params]:
     """Han et al.'s pruning (8 / 9 / 26 % kept per layer) of the dense nets, then retraining (HAN chapter)."""
-    return _prune_and_retrain(cfg, dense, masks.han_masks, "magnitude", data, cache, progress)
+    return _prune_and_retrain(cfg, 1.0, data, cache, progress)
 
 
 def pruned_to_size(cfg: ComparisonConfig, dense: list[serialize.Params], budget: int, data: Dataset,
@@ -187,8 +176,7 @@ def pruned_to_size(cfg: ComparisonConfig, dense: list[serialize.Params], budget:
     for _ in range(40):
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if nbytes(mid) >= budget else (mid, hi)
-    nets = _prune_and_retrain(cfg, dense, lambda final: masks.han_masks(final, hi), f"pruned_to_{int(budget)}_bytes",
-                              data, cache, progress)
+    nets = _prune_and_retrain(cfg, hi, data, cache, progress)
     return nets, hi
 
 
@@ -248,17 +236,9 @@ def edge_popup(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progres
     lc = cfg.lottery
     sm = deconstruct.SupermaskConfig(model=lc.model, train=cfg.edge_popup, seeds=lc.seeds, method="edge_popup",
                                      weights="signed_constant")
-
-    def compute() -> dict:
-        model = deconstruct.supermask_model(sm)
-        train(model, data, sm.train, [derive(s, "data", "supermask") for s in sm.seeds],
-              trainable=deconstruct.score_parameters, progress="edge-popup" if progress else False)
-        out = {}
-        for name, layer in model.prunable().items():
-            fn = next(f for f in weightfn.functions(layer) if isinstance(f, weightfn.TopKScores))
-            out[name] = weightfn.topk_mask(fn.scores.detach().abs(), fn.fraction_kept).bool()
-        return out
-    mask = _memo(cache, cfg, "edge_popup", compute)
+    # The same supermask as the DLT chapter's (same config, so the same cache entry: trained once).
+    deconstruct.train_supermask(sm, data, cache=cache, progress=progress)
+    mask = deconstruct.learned_masks(sm, cache)
     return [deconstruct.pack_seed_mask(lc.model, derive(s, "init"), "signed_constant",
                                        {k: v[r].float() for k, v in mask.items()}) for r, s in enumerate(lc.seeds)]
 
@@ -281,14 +261,16 @@ def binary_net(cfg: ComparisonConfig, method: str, data: Dataset, cache: ResultC
     """LeNet-300-100 as a BinaryNet (BatchNorm → binarise → linear; last layer full precision), trained."""
     lc = cfg.lottery
 
+    init = [derive(s, "binary-init") for s in lc.seeds]
+
     def make() -> binary.BinaryNet:
-        return binary.BinaryNet(len(lc.seeds), MLP_ARCH, method)
+        return binary.BinaryNet(len(lc.seeds), MLP_ARCH, method, noise_seeds=init)
 
     def compute() -> dict:
-        torch.manual_seed(derive(lc.seeds[0], "binary-noise", method))
-        model = make().reset_parameters([derive(s, "binary-init") for s in lc.seeds])
-        train(model, data, cfg.binary_train, [derive(s, "binary-data") for s in lc.seeds],
-              after_step=binary.clip_and_center, progress=method if progress else False)
+        model = make().reset_parameters(init)
+        with torch.random.fork_rng(devices=[]):  # the caller's RNG stream stays as it was
+            train(model, data, cfg.binary_train, [derive(s, "binary-data") for s in lc.seeds],
+                  after_step=binary.clip_and_center, progress=method if progress else False)
         return model.state_dict()
     model = make()
     model.load_state_dict(_memo(cache, cfg, method, compute))
@@ -389,7 +371,7 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
     (Deep Compression's Fig. 9 is at batch 1, its batched case, Appendix A, at batch 64)."""
     nets = dense_and_ticket(cfg, data, cache, progress)
     dense, ticket = nets["dense"], nets["ticket"]
-    pruned = magnitude_finetune(cfg, dense, data, cache, progress)
+    pruned = magnitude_finetune(cfg, data, cache, progress)
     shared, tuned = deep_compression_layers(cfg, pruned, data, cache, progress)
     sm_blobs, sm_info = supermask_at_init(cfg, dense, data)
     ep_blobs = edge_popup(cfg, data, cache, progress)

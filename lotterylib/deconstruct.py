@@ -491,10 +491,13 @@ class InitAccuracyConfig:
     rate_fc: float = 0.2
     rate_conv: float = 0.1
     rate_output: float = 0.1
+    test_size: int = 0  # evaluate on the first ``test_size`` test images (0: all)
 
     def __post_init__(self):
         for c in self.criteria:
             criteria.get(c)
+        if self.test_size < 0:
+            raise ValueError(f"test_size must be ≥ 0 (0: the whole test split), got {self.test_size}")
         for w in self.weights:
             base_weights(w, {})
         if not self.powers or any(int(p) < 0 for p in self.powers):
@@ -511,8 +514,10 @@ def run_init_accuracy(config: InitAccuracyConfig, data: Dataset, *, cache: Resul
     def compute() -> dict:
         model = models.build(config.lottery.model, [0])
         rates = masks.layer_rates(model, fc=config.rate_fc, conv=config.rate_conv, output=config.rate_output)
-        return init_accuracy(config.lottery.model, init, final, config.criteria, rates, config.powers, data.test,
-                             seeds=list(config.lottery.seeds), weights=config.weights)
+        n = config.test_size or len(data.test)
+        return init_accuracy(config.lottery.model, init, final, config.criteria, rates, config.powers,
+                             Split(data.test.x[:n], data.test.y[:n]), seeds=list(config.lottery.seeds),
+                             weights=config.weights)
 
     return cache.memoize_json(config, compute, "dlt-init", provenance=functools.partial(provenance, device))
 
@@ -611,26 +616,38 @@ def train_supermask(config: SupermaskConfig, data: Dataset, *, cache: ResultCach
     (:class:`~lotterylib.weightfn.SampledMask`), so each run's result does not depend on the others.
     """
     cache = cache or ResultCache()
-
-    def compute() -> dict:
+    with cache.lock(config, "supermask"):
+        entry = cache.get(config, "supermask")
+        if entry is not None:
+            return entry.json()
         start = time.time()
         model = supermask_model(config)
         history = train(model, data, config.train, [derive(s, "data", "supermask") for s in config.seeds],
                         device=device, trainable=score_parameters,
                         progress=f"supermask {config.method}" if progress else False,
                         checkpoint=cache.partial(config, "supermask"))
-        kept = fraction_kept(model)
-        return {"history": history.to_json(), "test_acc": history.early_stop_test_acc().tolist(),
-                "final_test_acc": history.test_acc[:, -1].tolist(), "fraction_kept": kept.tolist(),
-                "seconds": time.time() - start + history.resumed_seconds}
-
-    with cache.lock(config, "supermask"):
-        entry = cache.get(config, "supermask")
-        if entry is not None:
-            return entry.json()
-        result = compute()  # its "seconds" include earlier, interrupted pieces of the training
-        cache.put(config, lambda w: w.json(result), "supermask", provenance=provenance(device, result["seconds"]))
+        result = {"history": history.to_json(), "test_acc": history.early_stop_test_acc().tolist(),
+                  "final_test_acc": history.test_acc[:, -1].tolist(), "fraction_kept": fraction_kept(model).tolist(),
+                  # its seconds include earlier, interrupted pieces of the training
+                  "seconds": time.time() - start + history.resumed_seconds}
+        scores = {name: fn.scores.detach().cpu().clone() for name, layer in model.prunable().items()
+                  for fn in weightfn.functions(layer) if hasattr(fn, "scores")}
+        cache.put(config, lambda w: (w.json(result), w.tensors(scores)), "supermask",
+                  provenance=provenance(device, result["seconds"]))
     return result
+
+
+def learned_masks(config: SupermaskConfig, cache: ResultCache | None = None) -> dict[str, Tensor]:
+    """The masks a trained supermask keeps, ``{layer: bool (runs, ...)}`` (train it first with
+    :func:`train_supermask`): edge-popup's top-k of |S|; for the sampled supermask its most likely mask
+    [σ(S) > ½] (what it samples from, deterministically)."""
+    entry = (cache or ResultCache()).get(config, "supermask")
+    if entry is None or not (entry.path / "state.pt").exists():
+        raise LookupError("this supermask has not been trained (see train_supermask)")
+    scores = entry.tensors()
+    if config.method == "edge_popup":
+        return {k: weightfn.topk_mask(s.abs(), config.fraction_kept).bool() for k, s in scores.items()}
+    return {k: s > 0 for k, s in scores.items()}  # σ(S) > ½ ⟺ S > 0
 
 
 @torch.no_grad()

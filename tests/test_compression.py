@@ -303,22 +303,29 @@ def test_han_rates_scale():
             masks.han_rates(bad)
 
 
-def _tiny_comparison(**over):
+def _tiny_comparison(data=None, cache=None, **over):
+    """A tiny comparison; with ``data`` and ``cache``, its dense nets are IMP round 0, run into ``cache``
+    (as the comparison's retrainings need), else untrained nets."""
     from lotterylib import comparison
-    from lotterylib.lottery import LotteryConfig
-    cfg = comparison.ComparisonConfig(lottery=LotteryConfig(seeds=(0, 1)),
+    from lotterylib.lottery import LotteryConfig, round_state, run_imp
+    cfg = comparison.ComparisonConfig(lottery=LotteryConfig(seeds=(0, 1), train=train.TrainConfig(iterations=3, eval_every=3)),
                                       finetune=train.TrainConfig(iterations=3, eval_every=3),
                                       centroids=train.TrainConfig(iterations=2, eval_every=2), **over)
-    model = models.build("lenet_300_100", [0, 1])
-    return cfg, [S.mlp_params(model, r) for r in range(2)]
+    if cache is None:
+        model = models.build("lenet_300_100", [0, 1])
+        return cfg, [S.mlp_params(model, r) for r in range(2)]
+    run_imp(cfg.lottery, data, 0, cache=cache, progress=False)
+    state = round_state(cfg.lottery, 0, cache)
+    return cfg, [[(state["final"][k][r], state["bias"][k][r]) for k in state["final"]] for r in range(2)]
 
 
 def test_pruned_to_size_fills_the_budget_and_no_more(mnist_small, tmp_path):
     from lotterylib import comparison, masks
     from lotterylib.cache import ResultCache
-    cfg, dense = _tiny_comparison()
+    cache = ResultCache(tmp_path)
+    cfg, dense = _tiny_comparison(mnist_small, cache)
     budget = 30_000
-    nets, scale = comparison.pruned_to_size(cfg, dense, budget, mnist_small, ResultCache(tmp_path), progress=False)
+    nets, scale = comparison.pruned_to_size(cfg, dense, budget, mnist_small, cache, progress=False)
     sizes = [len(S.serialize_csr(n)) for n in nets]
     assert min(sizes) >= budget
     # a slightly smaller scale would not fill the budget: the pruned net is not given more than it needs
@@ -352,14 +359,15 @@ def test_runners_agree_with_dense():
 def test_matched_size_never_gives_a_single_method_fewer_bytes(mnist_small, tmp_path):
     from lotterylib import comparison, masks
     from lotterylib.cache import ResultCache
-    cfg, dense = _tiny_comparison(sweep_bits=(2, 6))
+    cache = ResultCache(tmp_path)
+    cfg, dense = _tiny_comparison(mnist_small, cache, sweep_bits=(2, 6))
     with torch.no_grad():
         pruned = [[(w * (torch.rand(w.shape, generator=torch.Generator().manual_seed(r)) < 0.3), b) for w, b in net]
                   for r, net in enumerate(dense)]
     sweeps = {name: comparison.quantization_sweep(nets, cfg.sweep_bits, cfg.index_bits, 2, mnist_small)
               for name, nets in (("pruned", pruned), ("dense", dense))}
     assert all(len(v) == 2 and len(v[0]) == 2 for k, v in sweeps["pruned"].items() if k != "bits")
-    m = comparison.matched_size(cfg, dense, sweeps, mnist_small, ResultCache(tmp_path), progress=False)
+    m = comparison.matched_size(cfg, dense, sweeps, mnist_small, cache, progress=False)
     budget = m["budget_bytes"]
     assert budget == max(sweeps["pruned"]["bytes"][1])  # P+Q at cfg.bits = 6
     assert min(m["quantized"]["bytes"]) >= budget and min(m["pruned"]["bytes"]) >= budget

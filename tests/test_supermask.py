@@ -380,21 +380,28 @@ def _summary(**over):
 
 def test_dlt_checks_hold_on_good_numbers_and_fail_on_bad():
     from lotterylib import claims
+    from lotterylib.claims import dlt
     good = {c.id: v.holds for c, v in claims.check("DLT", _summary(), "quick")}
     assert good == {"DLT-1": True, "DLT-2": True, "DLT-3": True, "DLT-4": True, "DLT-5": True, "DLT-6": None,
-                    "DLT-7": True, "DLT-8": True, "DLT-9": None, "DLT-10": None}
+                    "DLT-7": True, "DLT-8": None, "DLT-9": None, "DLT-10": None}  # DLT-8: full training only
+    assert {c.id: v.holds for c, v in claims.check("DLT", _summary(), "full")}["DLT-8"] is True
     bad = {
         "DLT-1": _summary(acc={"random": .967}),                 # random as good as the tickets
-        "DLT-2": _summary(acc={"signed_constant": .95}),         # signs kept, still well below LT
+        "DLT-2": _summary(acc={"signed_constant": .930}),        # signs kept, no better than without
         "DLT-3": _summary(acc={"freeze_init": .968}),            # freezing at init costs nothing
         "DLT-4": _summary(init={"large_final_same_sign": .11}),  # the supermask at chance
-        "DLT-5": _summary(signed_gain=-0.03),                    # signed constants below θ₀
+        "DLT-5": _summary(signed_gain=-0.03),                    # signed constants below θ₀ (decided in full)
         "DLT-7": _summary(supermask={"sampled_dwr": .95}),       # rescaling changes nothing
-        "DLT-8": _summary(init={"large_final": .95}),            # another criterion is the best supermask
+        "DLT-8": _summary(init={"large_final": .95}),            # another criterion is the best supermask (full)
     }
     for cid, summary in bad.items():
-        verdict = dict((c.id, v) for c, v in claims.check("DLT", summary, "quick"))[cid]
-        assert verdict.holds is False, (cid, verdict)
+        for profile in ("quick", "full") if cid not in ("DLT-5", "DLT-8") else ("full",):
+            verdict = dict((c.id, v) for c, v in claims.check("DLT", summary, profile))[cid]
+            assert verdict.holds is False, (cid, profile, verdict)
+    # what the quick budget cannot decide is reported, not decided
+    on_par = dlt.check_dlt2(_summary(acc={"signed_constant": .95}), "quick")
+    assert on_par.holds is True and "undecided in quick" in on_par.measured  # its orderings hold
+    assert dlt.check_dlt2(_summary(acc={"signed_constant": .95}), "full").holds is False
 
 
 def test_one_seed_decides_nothing():

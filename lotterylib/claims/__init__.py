@@ -22,11 +22,16 @@ PROFILES = ("quick", "full")
 
 @dataclass(frozen=True)
 class Part:
-    """One statement of a claim with several (e.g. LT-5's two ranges), with its own verdict."""
+    """One statement of a claim with several (e.g. LT-5's two ranges), with its own verdict.
+
+    ``counts``: False for a statement this profile measures but leaves to another (the quick profile's
+    sizes cannot decide it): it is shown, undecided, and does not enter the claim's verdict.
+    """
 
     label: str
     holds: bool | None
     measured: str
+    counts: bool = True
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,9 @@ class Verdict:
 
 
 def combine(parts: Sequence[Part], value: float | None = None, note: str = "") -> Verdict:
-    """A claim's verdict from its parts: False if any part fails, None if any is undecided, else True."""
-    marks = [p.holds for p in parts]
+    """A claim's verdict from its parts that count: False if any fails, None if any is undecided (or
+    none counts), else True."""
+    marks = [p.holds for p in parts if p.counts]
     holds = False if False in marks else None if (None in marks or not marks) else True
     measured = "; ".join(f"{p.label}: {p.measured}" for p in parts)
     return Verdict(holds, measured, value, note, tuple(parts))

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 
 from ..cache import ResultCache
-from ..comparison import LABELS, ComparisonConfig, eval_at_end, run_comparison
+from ..comparison import LABELS, ComparisonConfig, run_comparison
 from ..compression import INITS
 from ..data import load
 from ..train import TrainConfig
 from . import Claim, Context, NotReached, Part, Verdict, combine, experiment, register
+from .dlt import settings as dlt_settings
 from .han import finetune_config
 from .lt import lt_config
 from .stats import gap, mean_se
@@ -52,11 +53,14 @@ PAPER_FC_BITS = 2
 def comparison_config(profile: str, seed: int = 0) -> ComparisonConfig:
     """The comparison of ``profile``: the LT chapter's IMP experiment and the HAN chapter's fine-tuning."""
     lc, _, _ = lt_config(profile, seed)
+    # Edge-popup as the DLT chapter trains it (its config's train settings: one cached run for both).
+    edge_popup = dict(dlt_settings(profile, seed).supermasks)["edge_popup"].train
     if profile == "quick":
-        return ComparisonConfig(lottery=lc, ticket_round=3, finetune=eval_at_end(finetune_config(profile)))
-    return ComparisonConfig(lottery=lc, ticket_round=11, finetune=eval_at_end(finetune_config(profile)),
+        return ComparisonConfig(lottery=lc, ticket_round=3, finetune=finetune_config(profile),
+                                edge_popup=edge_popup)
+    return ComparisonConfig(lottery=lc, ticket_round=11, finetune=finetune_config(profile),
                             centroids=TrainConfig(iterations=5000, lr=1e-4, eval_every=5000),
-                            edge_popup=TrainConfig(iterations=50_000, lr=0.01, eval_every=50_000),
+                            edge_popup=edge_popup,
                             nettrim_samples=10_000, nettrim_iterations=1500,
                             binary_train=TrainConfig(iterations=16_500, batch_size=100, lr=1e-3, eval_every=16_500),
                             init_bits=(2, 3, 4, 5, 6, 7, 8))

@@ -75,7 +75,8 @@ class Gap:
         if not self.decidable:
             return f"{scale * self.diff:+.{digits}f} {unit} (no SE: fewer than 2 seeds)"
         z = self.diff / self.se if self.se > 0 else math.copysign(math.inf, self.diff) if self.diff else 0.0
-        return f"{scale * self.diff:+.{digits}f} ± {scale * self.se:.{digits}f} {unit} ({z:+.1f} SE)"
+        in_se = f"{z:+.1f} SE" if abs(z) < 100 else f"{'+' if z > 0 else '−'}≫ 100 SE"
+        return f"{scale * self.diff:+.{digits}f} ± {scale * self.se:.{digits}f} {unit} ({in_se})"
 
 
 def gap(a: Sequence[float], b: Sequence[float]) -> Gap:
