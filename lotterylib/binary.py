@@ -1,4 +1,4 @@
-"""Binary and low-bit networks: BinaryConnect, BNN, BWN, XNOR-Net and DoReFa-Net, as weight functions.
+"""Binary and low-bit networks: BinaryConnect, BWN, XNOR-Net and DoReFa-Net, as weight functions.
 
 Every method is a pair (what the weights become, what the activations become):
 
@@ -9,21 +9,30 @@ method         weights (weight function)    activations (module)         paper
 ``bc``         sign(W)                      x                            BinaryConnect, deterministic
 ``bc_stoch``   ±1 ~ hard_sigmoid(W)         x                            BinaryConnect, stochastic
 ``bwn``        α·sign(W), α = mean|W|       x                            Binary-Weight-Network (XNOR §3.1)
-``bnn``        sign(W)                      sign(x)                      BNN (no scaling factors)
+``bwn_learned`` α·sign(W), α learned         x                            BWN, α "a separate layer" (Table 3a)
 ``xnor``       α·sign(W)                    sign(x)                      XNOR-Net as the official code
+``xnor_unscaled`` sign(W)                   sign(x)                      XNOR-Net with α = 1 (no scaling)
 ``xnor_k``     α·sign(W)                    sign(x), output ⊙ K          XNOR-Net with the paper's K = A∗k
 ``dorefa<k>``  k-bit DoReFa weights         k-bit quantize(clip(x,0,1))  DoReFa-Net W k / A k
 =============  ===========================  ===========================  =================================
 
-The weights are made by :mod:`lotterylib.weightfn` (``SignScale``, ``StochasticSign``,
-``DoReFaWeight``) attached to the layers with ``weightfn.attach``; the activations by
-:func:`binarize_activations` / :func:`quantize_activations`, which use the same
+``xnor_unscaled`` is XNOR-Net without its scaling factors — its block order, its full-precision first
+and last layers — and *not* the BNN of Hubara, Courbariaux et al. (2016), whose MLP / ConvNet, Htanh,
+optional shift-based BatchNorm and AdaMax it does not reproduce; XNOR-Net's Table 1 "BNN" row is that
+method, run by Rastegari et al., not an ablation of theirs.
+
+The weights are made by :mod:`lotterylib.weightfn` (``SignScale``, ``LearnedScale``,
+``StochasticSign``, ``DoReFaWeight``) attached to the layers with ``weightfn.attach``; the activations
+by :func:`binarize_activations` / :func:`quantize_activations`, which use the same
 ``weightfn.straight_through`` block: the sign (or rounding) forward, the identity (or the rounding's
 identity) backward, cancelled where |x| > 1 (BNN's Htanh, XNOR's ``BinActiveZ``; passed at |x| ≤ 1
-inclusive, :func:`~lotterylib.weightfn.clipped_identity`).
+inclusive, :func:`~lotterylib.weightfn.ste_sign`).
 
-Networks use XNOR-Net's block order, **BatchNorm → binarise → conv/linear → ReLU → pool**, and keep
-the first and last layers in full precision unless ``binarize_first_last=True``. All models are
+Networks use XNOR-Net's block order (``order="bacp"``), **BatchNorm → binarise → conv/linear → ReLU →
+pool**, or the typical block of Table 3b (``order="cbap"``), **conv/linear → BatchNorm → activation →
+pool**, and keep the first and last layers in full precision unless ``binarize_first_last=True``.
+A :class:`Recipe` fixes what else a paper's setup needs (``"binaryconnect"``: Courbariaux et al.'s
+initialisation, per-layer learning rates and test-time weights). All models are
 *populations* (dim 0 = independent runs) built from :class:`~lotterylib.models.StackedConv2d` /
 :class:`~lotterylib.models.StackedLinear`, so 3 seeds of a method train as one model with
 :func:`lotterylib.train.train`; BatchNorm on the grouped layout is per run by construction.
@@ -41,21 +50,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import bitpack, weightfn
-from .models import PopulationModel, StackedConv2d, StackedLinear, conv_fc_forward
+from .models import PopulationModel, StackedConv2d, StackedLinear, conv_fc_forward, from_grouped, to_grouped
 from .seeds import derive
 from .train import TrainConfig
 from .weightfn import straight_through
 
 # --- activations ---------------------------------------------------------------------------------
 
-def sign(x: Tensor) -> Tensor:
-    """±1 with sign(0) = +1 (every value is a bit); same dtype and shape as ``x``."""
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
-
-
 def binarize_activations(x: Tensor) -> Tensor:
-    """sign(x) forward; backward the gradient passed where |x| ≤ 1 (inclusive), zero elsewhere."""
-    return straight_through(sign(x.detach()), weightfn.clipped_identity(x))
+    """sign(x) forward (sign(0) = +1); backward the gradient passed where |x| ≤ 1 (inclusive), zero
+    elsewhere: :func:`lotterylib.weightfn.ste_sign`, the binarisation the weights use too."""
+    return weightfn.ste_sign(x)
 
 
 def quantize_activations(x: Tensor, bits: int) -> Tensor:
@@ -91,7 +96,7 @@ class Activation(nn.Module):
 
 @dataclass(frozen=True)
 class Method:
-    """What a binarised layer does. ``weights``: fp | sign | stoch | bwn | dorefa;
+    """What a binarised layer does. ``weights``: fp | sign | stoch | bwn | learned (α a parameter) | dorefa;
     ``activations``: fp | sign | dorefa; ``input_scale``: multiply by XNOR's K; ``bits``: DoReFa
     width; ``clip``: clip the real weights to [−1, 1] after each step (BinaryConnect, BNN, the XNOR
     PyTorch code); ``center``: subtract the mean over input channels first (XNOR reference code)."""
@@ -105,7 +110,7 @@ class Method:
 
     @property
     def weight_bits(self) -> int:
-        return {"fp": 32, "sign": 1, "stoch": 1, "bwn": 1, "dorefa": self.bits}[self.weights]
+        return {"fp": 32, "sign": 1, "stoch": 1, "bwn": 1, "learned": 1, "dorefa": self.bits}[self.weights]
 
     @property
     def activation_bits(self) -> int:
@@ -117,15 +122,17 @@ METHODS: dict[str, Method] = {
     "bc": Method("sign", clip=True),
     "bc_stoch": Method("stoch", clip=True),
     "bwn": Method("bwn", clip=True, center=True),
-    "bnn": Method("sign", "sign", clip=True),
+    "bwn_learned": Method("learned", clip=True, center=True),  # XNOR-Net Table 3a: α "using a separate layer"
     "xnor": Method("bwn", "sign", clip=True, center=True),
+    "xnor_unscaled": Method("sign", "sign", clip=True),  # XNOR-Net with α = 1; not Hubara et al.'s BNN
     "xnor_k": Method("bwn", "sign", input_scale=True, clip=True, center=True),
 }
 DOREFA_BITS = (1, 2, 4, 8)
 METHODS.update({f"dorefa{k}": Method("dorefa", "dorefa", bits=k) for k in DOREFA_BITS})
 
 LABELS = {"fp": "full precision", "bc": "BinaryConnect", "bc_stoch": "BinaryConnect (stoch.)",
-          "bwn": "BWN", "bnn": "BNN (no scaling)", "xnor": "XNOR-Net", "xnor_k": "XNOR-Net + K",
+          "bwn": "BWN", "bwn_learned": "BWN, α learned", "xnor_unscaled": "XNOR-Net, α = 1",
+          "xnor": "XNOR-Net", "xnor_k": "XNOR-Net + K",
           **{f"dorefa{k}": f"DoReFa W{k}A{k}" for k in DOREFA_BITS}}
 
 
@@ -135,10 +142,14 @@ def method(name: str) -> Method:
     return METHODS[name]
 
 
-def weight_function(m: Method, seeds: Sequence[int] = ()) -> nn.Module | None:
+def weight_function(m: Method, seeds: Sequence[int] = (), filters: tuple[int, int] | None = None,
+                    eval_real: bool = False) -> nn.Module | None:
     """The weight function of a binarised layer under method ``m`` (None for full precision).
 
     ``seeds``: one per run, for the stochastic sign's per-run generators (unused by the others).
+    ``filters``: (runs, output filters) of the layer, for a learned α (which starts at 1 here;
+    :meth:`BinaryNet.reset_parameters` starts it at the analytic α of the initial weights).
+    ``eval_real``: a stochastic sign evaluates with the real weights (Courbariaux et al.'s protocol).
     """
     if m.weights == "fp":
         return None
@@ -146,10 +157,14 @@ def weight_function(m: Method, seeds: Sequence[int] = ()) -> nn.Module | None:
         return weightfn.SignScale(scale=False)
     if m.weights == "bwn":
         return weightfn.SignScale(scale=True)
+    if m.weights == "learned":
+        if filters is None:
+            raise ValueError("a learned α needs the layer's (runs, output filters)")
+        return weightfn.LearnedScale(torch.ones(filters))
     if m.weights == "stoch":
         if not seeds:
             raise ValueError("the stochastic sign needs one seed per run")
-        return weightfn.StochasticSign(seeds)
+        return weightfn.StochasticSign(seeds, eval_real=eval_real)
     if m.weights == "dorefa":
         return weightfn.DoReFaWeight(m.bits)
     raise ValueError(f"unknown weight kind {m.weights!r}")
@@ -158,12 +173,12 @@ def weight_function(m: Method, seeds: Sequence[int] = ()) -> nn.Module | None:
 # --- layers --------------------------------------------------------------------------------------
 
 class RunBatchNorm(nn.Module):
-    """BatchNorm per run on (N, B, F) features: one ``BatchNorm1d(N·F)`` on (B, N·F)."""
+    """BatchNorm per run on (N, B, F) features: one ``BatchNorm1d(N·F)`` on (B, N·F). ``kw``: eps, momentum."""
 
-    def __init__(self, runs: int, features: int, affine: bool = True):
+    def __init__(self, runs: int, features: int, affine: bool = True, **kw):
         super().__init__()
         self.runs, self.features = runs, features
-        self.bn = nn.BatchNorm1d(runs * features, affine=affine)
+        self.bn = nn.BatchNorm1d(runs * features, affine=affine, **kw)
 
     def forward(self, x: Tensor) -> Tensor:
         n, b, f = x.shape
@@ -207,6 +222,62 @@ class BinaryBlock(nn.Module):
         return y
 
 
+class CBABlock(nn.Module):
+    """layer → BatchNorm → activation: the typical CNN block, C-B-A (the pool comes after it).
+
+    XNOR-Net Fig. 3 (left) and Table 3b's "C-B-A-P". ``norm``: a BatchNorm over the layer's outputs,
+    or None. ``act``: ``"relu"``, ``"sign"`` (:func:`binarize_activations`: the output is the binary
+    input of the next layer, so a pool after it pools signs) or ``"none"``.
+    """
+
+    def __init__(self, layer: nn.Module, norm: nn.Module | None, act: str):
+        super().__init__()
+        if act not in ("relu", "sign", "none"):
+            raise ValueError(f"unknown activation {act!r}; choose relu, sign or none")
+        self.layer, self.norm, self.act = layer, norm, act
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.layer(x)
+        if self.norm is not None:
+            y = self.norm(y)
+        if self.act == "relu":
+            return F.relu(y)
+        return binarize_activations(y) if self.act == "sign" else y
+
+    def extra_repr(self) -> str:
+        return f"act={self.act}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a paper's setup fixes beyond the method and the block order.
+
+    ``init``: ``"glorot_normal"`` (every layer, lotterylib's default) or ``"uniform"`` (the binarised
+    layers' stored weights ~ U(−1, 1)). ``lr_scale``: ``"none"`` or ``"glorot"`` (the stored weights of
+    a binarised layer learn at lr / H², H = √(1.5 / (fan_in + fan_out))). ``eval_real``: a stochastic
+    sign is evaluated with the real weights. ``bn``: BatchNorm keywords (eps, momentum).
+
+    ``"binaryconnect"`` is Courbariaux et al.'s code (MatthieuCourbariaux/BinaryConnect,
+    ``binary_connect.py``): a layer's weights live in [−H, H], start ~ U(−H, H), are binarised to ±H
+    (stochastically with P(+H) = hard_sigmoid(W / H)) and clipped to [−H, H]; SGD steps on them with
+    the gradient of the binary weights. Every binary layer is followed by BatchNorm, which makes the
+    network's function blind to the scale H, so in lotterylib's units (W / H ∈ [−1, 1], binary ±1) the
+    same training is U(−1, 1) weights stepping at lr / H²; BatchNorm with eps 1e-4 and a moving
+    average of factor 0.33 (their ``alpha`` at minibatch 200); the stochastic network is tested with
+    its real weights (their ``deterministic`` pass).
+    """
+
+    init: str = "glorot_normal"
+    lr_scale: str = "none"
+    eval_real: bool = False
+    bn: tuple[tuple[str, float], ...] = ()
+
+
+RECIPES = {"xnor": Recipe(),
+           "binaryconnect": Recipe("uniform", "glorot", True, (("eps", 1e-4), ("momentum", 0.33)))}
+ORDERS = ("bacp", "cbap")
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A small conv net: ``convs`` = ((out_channels, kernel, padding, pool), ...), then ``fcs`` hidden widths."""
@@ -225,62 +296,108 @@ ARCHITECTURES = {
     # with one hidden fc layer.
     "vgg_small": Architecture(3, 32, ((64, 3, 1, False), (64, 3, 1, True), (128, 3, 1, False), (128, 3, 1, True),
                                       (256, 3, 1, False), (256, 3, 1, True)), (512,)),
+    # BinaryConnect's permutation-invariant MNIST MLP: 3 hidden layers of 1024 units (Courbariaux et al. 2015).
+    "mlp_bc": Architecture(1, 28, (), (1024, 1024, 1024)),
 }
 
 
 class BinaryNet(PopulationModel):
     """A population of ``runs`` conv nets whose hidden layers follow ``method`` (see the module doc).
 
-    The first layer is conv → BatchNorm → ReLU (→ pool) in full precision, the last a full-precision
-    linear layer, unless ``binarize_first_last``: then they are binary blocks too (the image is
-    normalised, then binarised, and the logits come from a binary layer).
+    ``order="bacp"`` (XNOR-Net's block): the first conv is conv → BatchNorm → ReLU (→ pool) in full
+    precision, every binarised layer a :class:`BinaryBlock` (BatchNorm → binarise → layer) followed by
+    ReLU (→ pool), the last a full-precision linear layer, unless ``binarize_first_last``: then they are
+    binary blocks too (the image is normalised, then binarised, and the logits come from a binary layer).
+
+    ``order="cbap"`` (the typical block, XNOR-Net Table 3b): every layer is a :class:`CBABlock`,
+    layer → BatchNorm → activation (→ pool). The activation is the sign when the method binarises
+    activations and the next layer is binarised (its input must be ±1, so the pool after it pools
+    signs), else ReLU; the last layer has none, and a BatchNorm on its logits when it is binarised
+    (as in BinaryConnect's and BNN's code). The first layer's input, the image, is never binarised.
+    ``recipe``: a key of :data:`RECIPES`.
     Input (B, C·H·W) / (B, C, H, W) shared, or per run (N, B, ...); output logits (N, B, classes).
     """
 
     def __init__(self, runs: int, arch: str | Architecture = "lenet5", method_name: str = "xnor",
-                 binarize_first_last: bool = False, noise_seeds: Sequence[int] | None = None):
+                 binarize_first_last: bool = False, noise_seeds: Sequence[int] | None = None, *,
+                 order: str = "bacp", recipe: str = "xnor"):
         super().__init__()
         # A stochastic weight function draws from one generator per run and layer; with no seeds given
         # (a model about to load a state dict, which restores the generators) they come from the run index.
         noise_seeds = list(range(runs)) if noise_seeds is None else list(noise_seeds)
         if len(noise_seeds) != runs:
             raise ValueError(f"need one noise seed per run ({runs}), got {len(noise_seeds)}")
+        if order not in ORDERS:
+            raise ValueError(f"unknown block order {order!r}; choose one of {', '.join(ORDERS)}")
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
         self.arch = ARCHITECTURES[arch] if isinstance(arch, str) else arch
         self.method_name, self.method = method_name, method(method_name)
         self.runs, self.binarize_first_last = runs, binarize_first_last
+        self.order, self.recipe_name, self.recipe = order, recipe, RECIPES[recipe]
         a, m = self.arch, self.method
-        convs, c, size = [], a.in_channels, a.image_size
-        self.binarized: list[str] = []
-        for i, (out, k, pad, pool) in enumerate(a.convs):
-            layer = StackedConv2d(runs, c, out, k, padding=pad)
-            if i > 0 or binarize_first_last:
-                block = BinaryBlock(nn.BatchNorm2d(runs * c), Activation(m.activations, m.bits), layer, m.input_scale)
-                self.binarized.append(f"convs.{i}.layer")
-            else:
-                block = nn.Sequential(layer, nn.BatchNorm2d(runs * out, affine=False))
-            convs.append(block)
-            size = size - k + 1 + 2 * pad
-            if pool:
-                size //= 2
+        if order == "cbap" and (m.activations == "dorefa" or m.input_scale):
+            raise ValueError("the C-B-A-P order takes sign or real activations, without XNOR's K")
+        bn = dict(self.recipe.bn)
+        # Every layer, input to output: (kind, in, out, kernel, padding, pool); convs then fcs.
+        specs, c, size = [], a.in_channels, a.image_size
+        for out, k, pad, pool in a.convs:
+            specs.append(("conv", c, out, k, pad, pool))
+            size = (size - k + 1 + 2 * pad) // (2 if pool else 1)
             c = out
-        self.convs = nn.ModuleList(convs)
-        self.pools = [p for (_, _, _, p) in a.convs]
         widths = [c * size * size, *a.fcs, a.classes]
-        fcs = []
-        for i, (fin, fout) in enumerate(zip(widths[:-1], widths[1:])):
-            layer = StackedLinear(runs, fin, fout)
-            last = i == len(widths) - 2
-            if not last or binarize_first_last:
-                fcs.append(BinaryBlock(RunBatchNorm(runs, fin), Activation(m.activations, m.bits), layer, m.input_scale))
-                self.binarized.append(f"fcs.{i}.layer")
-            else:
-                fcs.append(layer)
-        self.fcs = nn.ModuleList(fcs)
-        self.output_layer = f"fcs.{len(fcs) - 1}" + (".layer" if binarize_first_last else "")
+        specs += [("fc", fin, fout, 0, 0, False) for fin, fout in zip(widths[:-1], widths[1:])]
+        last = len(specs) - 1
+        # Full precision: the first conv and the last layer (an MLP's first layer is binarised).
+        binarised = [binarize_first_last or (i < last and not (i == 0 and specs[0][0] == "conv"))
+                     for i in range(len(specs))]
+        convs, fcs = [], []
+        self.binarized: list[str] = []
+        for i, (kind, fin, fout, k, pad, _) in enumerate(specs):
+            conv = kind == "conv"
+            layer = StackedConv2d(runs, fin, fout, k, padding=pad) if conv else StackedLinear(runs, fin, fout)
+            norm = (lambda f, **kw: nn.BatchNorm2d(runs * f, **kw)) if conv else (  # noqa: E731
+                lambda f, **kw: RunBatchNorm(runs, f, **kw))
+            if order == "cbap":
+                act = "none" if i == last else (
+                    "sign" if m.activations == "sign" and binarised[i + 1] else "relu")
+                block = CBABlock(layer, norm(fout, **bn) if i < last or binarised[i] else None, act)
+            elif binarised[i]:
+                block = BinaryBlock(norm(fin, **bn), Activation(m.activations, m.bits), layer, m.input_scale)
+            elif conv:  # full-precision first layer
+                block = nn.Sequential(layer, norm(fout, affine=False, **bn))
+            else:  # full-precision last layer
+                block = layer
+            (convs if conv else fcs).append(block)
+            name = f"{'convs' if conv else 'fcs'}.{len(convs if conv else fcs) - 1}"
+            if binarised[i]:
+                self.binarized.append(f"{name}.layer")
+        self.convs, self.fcs = nn.ModuleList(convs), nn.ModuleList(fcs)
+        self.pools = [p for (_, _, _, p) in a.convs]
+        self.output_layer = f"fcs.{len(fcs) - 1}" + (".layer" if order == "cbap" or binarize_first_last else "")
         if m.weights != "fp":  # one weight function per layer (each may hold its own state)
             for name in self.binarized:
-                weightfn.attach(self.get_submodule(name),
-                                weight_function(m, [derive(s, "stochastic-sign", name) for s in noise_seeds]))
+                layer = self.get_submodule(name)
+                weightfn.attach(layer, weight_function(
+                    m, [derive(s, "stochastic-sign", name) for s in noise_seeds],
+                    filters=tuple(weightfn.stored(layer).shape[:2]), eval_real=self.recipe.eval_real))
+
+    def reset_parameters(self, seeds: Sequence[int]) -> "BinaryNet":
+        """Glorot-normal weights and zero biases (:meth:`PopulationModel.reset_parameters`); with the
+        ``"uniform"`` recipe the binarised layers' stored weights ~ U(−1, 1) instead, run i from seeds[i].
+        A learned α starts at the analytic α (mean|W| per filter) of the weights it starts from."""
+        super().reset_parameters(seeds)
+        with torch.no_grad():
+            for name, layer in self.binarized_layers().items():
+                w = weightfn.stored(layer)
+                if self.recipe.init == "uniform":
+                    for i, seed in enumerate(seeds):
+                        g = torch.Generator().manual_seed(derive(seed, "uniform-init", name))
+                        w[i].copy_(torch.rand(w.shape[1:], generator=g) * 2.0 - 1.0)
+                for fn in weightfn.functions(layer):
+                    if isinstance(fn, weightfn.LearnedScale):
+                        fn.start_at(w)
+        return self
 
     def forward(self, x: Tensor) -> Tensor:
         a = self.arch
@@ -292,20 +409,56 @@ class BinaryNet(PopulationModel):
             x = x.reshape(x.shape[0], *shape).unsqueeze(0).expand(self.runs, -1, -1, -1, -1)
         if x.shape[0] != self.runs:
             raise ValueError(f"input has {x.shape[0]} runs, the model {self.runs}")
-        return conv_fc_forward(x, self.convs, self.pools, self.fcs, self.runs)
+        if self.order == "bacp":
+            return conv_fc_forward(x, self.convs, self.pools, self.fcs, self.runs)
+        x = to_grouped(x)
+        for block, pool in zip(self.convs, self.pools):  # each block ends with its activation
+            x = block(x)
+            if pool:
+                x = F.max_pool2d(x, 2)
+        x = from_grouped(x, self.runs)
+        for block in self.fcs:
+            x = block(x)
+        return x
 
     def binarized_layers(self) -> dict[str, nn.Module]:
         """Name → layer for the layers whose weights (and inputs) the method quantises."""
         return {name: self.get_submodule(name) for name in self.binarized}
 
+    def weight_param_groups(self, lr: float) -> list[dict] | None:
+        """Optimizer parameter groups of the recipe's per-layer learning rates (None: one rate for all).
 
-def build(arch: str, method_name: str, seeds: Sequence[int], binarize_first_last: bool = False) -> BinaryNet:
-    """``len(seeds)`` networks; run i's weights are Glorot-normal from seeds[i] (biases 0)."""
+        ``"glorot"``: the stored weights of each binarised layer learn at lr / H², H = √(1.5 / (fan_in +
+        fan_out)) (see :class:`Recipe`); everything else at lr.
+        """
+        if self.recipe.lr_scale == "none":
+            return None
+        groups, scaled = [], set()
+        for layer in self.binarized_layers().values():
+            w = weightfn.stored(layer)
+            fan_in, fan_out = layer.fans()
+            groups.append({"params": [w], "lr": lr * (fan_in + fan_out) / 1.5})
+            scaled.add(id(w))
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in scaled]
+        return groups + ([{"params": rest}] if rest else [])
+
+
+def require_bacp(model: nn.Module) -> None:
+    """Refuse a C-B-A-P network: the bit-kernel paths compute XNOR-Net's B-A-C-P block."""
+    if getattr(model, "order", "bacp") != "bacp":
+        raise ValueError("the bit-kernel path computes XNOR-Net's B-A-C-P block; this network is C-B-A-P")
+
+
+def build(arch: str, method_name: str, seeds: Sequence[int], binarize_first_last: bool = False, *,
+          order: str = "bacp", recipe: str = "xnor") -> BinaryNet:
+    """``len(seeds)`` networks; run i's weights are drawn from seeds[i] (Glorot-normal unless the
+    recipe says otherwise; biases 0)."""
     if len(seeds) < 1:
         raise ValueError("a population needs at least one seed")
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return BinaryNet(len(seeds), arch, method_name, binarize_first_last, noise_seeds=seeds).reset_parameters(seeds)
+    return BinaryNet(len(seeds), arch, method_name, binarize_first_last, noise_seeds=seeds, order=order,
+                     recipe=recipe).reset_parameters(seeds)
 
 
 @torch.no_grad()
@@ -357,6 +510,13 @@ def needs_hook(model: BinaryNet) -> bool:
 NOT_DEPLOYED = ("num_batches_tracked", "_extra_state")
 
 
+def _weight_function_state(key: str) -> bool:
+    """A weight function's own parameter or buffer (e.g. a learned α), not the stored weight itself:
+    the packed form keeps what it makes (the bits and α), the float32 baseline only the stored weight."""
+    head, sep, tail = key.partition(".parametrizations.weight.")
+    return bool(sep) and tail != "original"
+
+
 def _run_slice(t: Tensor, run: int, runs: int) -> np.ndarray:
     """Run ``run`` of a stacked (N, ...) tensor, or of a flat (N·C,) BatchNorm tensor."""
     t = t.detach().cpu()
@@ -398,7 +558,7 @@ def packed_state(model: BinaryNet, run: int = 0) -> dict[str, np.ndarray]:
         if m.weight_bits == 1:
             out[f"{name}.bits"] = bitpack.pack_signs(rows)
             scale = rows.abs().amax(1)  # every |w| of a row equals its α
-            if m.weights == "bwn":  # one α per output filter
+            if m.weights in ("bwn", "learned"):  # one α per output filter
                 out[f"{name}.alpha"] = scale.numpy().astype(np.float32)
             elif m.weights == "dorefa":  # DoReFa 1-bit: one scale E|W| per layer
                 out[f"{name}.alpha"] = scale[:1].numpy().astype(np.float32)
@@ -410,7 +570,7 @@ def packed_state(model: BinaryNet, run: int = 0) -> dict[str, np.ndarray]:
             out[f"{name}.weight"] = rows.numpy().astype(np.float32)
     skip = {f"{n}.{p}" for n in binarized for p in ("weight", "parametrizations.weight.original")}
     for key, t in model.state_dict().items():
-        if key in skip or key.endswith(NOT_DEPLOYED):
+        if key in skip or key.endswith(NOT_DEPLOYED) or _weight_function_state(key):
             continue
         out[key] = _run_slice(t, run, model.runs).astype(np.float32)
     return out
@@ -441,7 +601,7 @@ def float_state(model: BinaryNet, run: int = 0) -> dict[str, np.ndarray]:
     """Run ``run`` of the model with every tensor in float32 (the 32-bit baseline of the size table)."""
     out = {}
     for key, t in model.state_dict().items():
-        if key.endswith(NOT_DEPLOYED):
+        if key.endswith(NOT_DEPLOYED) or _weight_function_state(key):
             continue
         out[key.replace("parametrizations.weight.original", "weight")] = _run_slice(t, run, model.runs).astype(np.float32)
     return out
@@ -480,8 +640,8 @@ def xnor_linear(block: BinaryBlock, x: Tensor, run: int = 0) -> Tensor:
     ``x``: (B, F) real input of the block. BatchNorm (eval statistics), sign, then the packed
     product sign(x)·sign(W)ᵀ as integers, times α (and β), plus the bias. (B, out) float32.
     """
-    layer = block.layer
-    if not isinstance(layer, StackedLinear) or block.act.kind != "sign":
+    layer = getattr(block, "layer", None)
+    if not isinstance(block, BinaryBlock) or not isinstance(layer, StackedLinear) or block.act.kind != "sign":
         raise ValueError("xnor_linear needs a binary block with a StackedLinear layer and sign activations")
     norm = block.norm.bn
     f = layer.in_features
@@ -505,8 +665,8 @@ def xnor_conv2d(block: BinaryBlock, x: Tensor, run: int = 0) -> Tensor:
     ``x``: (B, C, H, W) real input of the block → (B, out, H', W') float32. Padding is refused: a
     zero-padded border is neither +1 nor −1, so it has no bit (the float simulations treat it as 0).
     """
-    layer = block.layer
-    if not isinstance(layer, StackedConv2d) or block.act.kind != "sign":
+    layer = getattr(block, "layer", None)
+    if not isinstance(block, BinaryBlock) or not isinstance(layer, StackedConv2d) or block.act.kind != "sign":
         raise ValueError("xnor_conv2d needs a binary block with a StackedConv2d layer and sign activations")
     if layer.padding not in (0, "valid"):
         raise ValueError("xnor_conv2d handles unpadded convolutions only (a zero border has no ±1 bit)")
@@ -538,6 +698,7 @@ def predict_packed(model: BinaryNet, x: Tensor, run: int = 0, batch_size: int = 
     """
     if model.training:
         raise ValueError("predict_packed needs a model in eval mode (BatchNorm running statistics)")
+    require_bacp(model)
     if x.shape[0] > batch_size:
         return torch.cat([predict_packed(model, x[i:i + batch_size], run, batch_size)
                           for i in range(0, x.shape[0], batch_size)])
@@ -575,6 +736,9 @@ class BinaryConfig:
     ``max_train``: use only the first examples of the training split (0 = all). ``curve_size``: the
     validation and test curves recorded during training use only this many examples.
     ``test_size``: the final test accuracy uses the first ``test_size`` test examples (0 = all).
+    ``order``: the block order (:data:`ORDERS`); ``recipe``: a key of :data:`RECIPES`.
+    ``validation_size``: the training images held out for validation (None: the loader's default);
+    the caller loads the data with it (:func:`lotterylib.data.load`), :func:`train_binary` checks it.
     """
 
     method: str = "xnor"
@@ -586,11 +750,16 @@ class BinaryConfig:
     max_train: int = 0
     curve_size: int = 500
     test_size: int = 0
+    order: str = "bacp"
+    recipe: str = "xnor"
+    validation_size: int | None = None
 
     def __post_init__(self):
         method(self.method)
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.order not in ORDERS or self.recipe not in RECIPES:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)} and recipe one of {', '.join(RECIPES)}")
         if not self.seeds:
             raise ValueError("need at least one seed")
         if self.max_train < 0 or self.test_size < 0 or self.curve_size < 1:
@@ -601,7 +770,9 @@ def train_binary(config: BinaryConfig, data, *, progress: bool | str = False) ->
     """Train ``config`` on ``data`` (a :class:`~lotterylib.data.Dataset`); return the model and its result.
 
     Stochastic BinaryConnect is evaluated as the binary network it deploys (deterministic sign), with
-    its BatchNorm statistics re-estimated for it (:func:`recalibrate_batchnorm`, 5,000 training images).
+    its BatchNorm statistics re-estimated for it (:func:`recalibrate_batchnorm`, 5,000 training images),
+    unless the recipe evaluates it with its real weights (``"binaryconnect"``, the paper's protocol).
+    A recipe with per-layer learning rates trains with :meth:`BinaryNet.weight_param_groups`.
     The result is JSON-able: ``test_acc`` (runs,) on the test split (``test_size``) after training,
     ``history`` (curves on ``curve_size`` examples), ``size`` (:func:`model_size` of run 0),
     ``seconds``.
@@ -609,19 +780,25 @@ def train_binary(config: BinaryConfig, data, *, progress: bool | str = False) ->
     from .data import Dataset, Split
     from .train import evaluate, train
 
+    if config.validation_size is not None and len(data.val) != config.validation_size:
+        raise ValueError(f"{config.method}: the config holds out {config.validation_size} validation images, "
+                         f"the data {len(data.val)}; load it with validation_size={config.validation_size}")
     n = config.max_train or len(data.train)
     c = config.curve_size
     small = Dataset(data.name, Split(data.train.x[:n], data.train.y[:n]), Split(data.val.x[:c], data.val.y[:c]),
                     Split(data.test.x[:c], data.test.y[:c]), data.num_classes, data.input_shape, data.note)
     init = [derive(s, "binary-init") for s in config.seeds]
-    model = build(config.arch, config.method, init, config.binarize_first_last)
+    model = build(config.arch, config.method, init, config.binarize_first_last, order=config.order,
+                  recipe=config.recipe)
+    groups = model.weight_param_groups(config.train.lr)
     t0 = time.perf_counter()
     # Every random draw of training comes from seeded per-run generators; forking the global RNG
     # keeps the caller's stream untouched all the same (nothing here reseeds it).
     with torch.random.fork_rng(devices=[]):
         hist = train(model, small, config.train, [derive(s, "binary-data") for s in config.seeds], progress=progress,
+                     trainable=None if groups is None else (lambda _: groups),
                      after_step=clip_and_center if needs_hook(model) else None)
-    if config.method == "bc_stoch":  # statistics of the deterministic network it deploys
+    if config.method == "bc_stoch" and not model.recipe.eval_real:  # the deterministic network it deploys
         recalibrate_batchnorm(model, small.train.x[:5000])
     seconds = time.perf_counter() - t0
     t = config.test_size or len(data.test)
@@ -656,6 +833,7 @@ def load_model(config: BinaryConfig, cache) -> BinaryNet | None:
     entry = cache.get(config, "binary")
     if entry is None or not (entry.path / "state.pt").exists():
         return None
-    model = BinaryNet(len(config.seeds), config.arch, config.method, config.binarize_first_last)
+    model = BinaryNet(len(config.seeds), config.arch, config.method, config.binarize_first_last,
+                      order=config.order, recipe=config.recipe)
     model.load_state_dict(entry.tensors())
     return model.eval()

@@ -71,7 +71,8 @@ def binary_runner(model: nn.Module, run: int = 0, kernel: str = "xnor") -> Calla
     ``kernel="float"``: the same network with a float32 matmul on the ±α weights (for BWN, whose
     activations are real, this is the only choice).
     """
-    from .binary import BinaryBlock, deployed_weight
+    from .binary import BinaryBlock, deployed_weight, require_bacp
+    require_bacp(model)
     if kernel not in ("xnor", "float"):
         raise ValueError(f"unknown kernel {kernel!r}; choose 'xnor' or 'float'")
     if len(getattr(model, "convs", [])) or model.training:

@@ -47,7 +47,14 @@ def configure_threads(threads: int | None = None) -> int:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How one population is trained. ``iterations`` = optimizer steps per run."""
+    """How one population is trained. ``iterations`` = optimizer steps per run.
+
+    ``loss``: ``"cross_entropy"`` or ``"squared_hinge"`` (an L2-SVM output: the mean over examples and
+    classes of max(0, 1 − t·y)², t = ±1 for the true / other classes, as in BinaryConnect and BNN).
+    ``lr_final``: when set, every parameter group's learning rate decays exponentially, once per epoch,
+    from its initial value to ``lr_final / lr`` times it over the epochs the iterations span (epoch e of
+    E uses lr·(lr_final / lr)^(e / E), as BinaryConnect's ``LR *= LR_decay`` after each epoch).
+    """
 
     iterations: int = 50_000
     batch_size: int = 60
@@ -56,6 +63,8 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     eval_every: int = 100
+    loss: str = "cross_entropy"
+    lr_final: float | None = None
 
     def __post_init__(self):
         if self.iterations < 1 or self.batch_size < 1 or self.eval_every < 1:
@@ -64,6 +73,10 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.lr_final is not None and not self.lr_final > 0:
+            raise ValueError(f"lr_final must be > 0, got {self.lr_final}")
 
 
 OPTIMIZERS = {
@@ -74,6 +87,28 @@ OPTIMIZERS = {
     "sgd": lambda params, c, graph=False: torch.optim.SGD(params, lr=c.lr, momentum=c.momentum,
                                                           weight_decay=c.weight_decay),
 }
+
+
+def squared_hinge(logits: Tensor, y: Tensor) -> Tensor:
+    """Mean over the classes of max(0, 1 − t·logits)², t = +1 for class ``y`` and −1 for the others.
+
+    ``logits`` (M, C), ``y`` (M,) → (M,): the L2-SVM loss of BinaryConnect's and BNN's code (their mean
+    over a batch and the classes is the mean of this over the batch).
+    """
+    t = F.one_hot(y, logits.shape[-1]).to(logits.dtype) * 2.0 - 1.0
+    return F.relu(1.0 - t * logits).square().mean(-1)
+
+
+def lr_factor(config: TrainConfig, epoch: int, epochs: int) -> float:
+    """The factor on every initial learning rate in ``epoch`` of ``epochs`` (1 without ``lr_final``)."""
+    if config.lr_final is None:
+        return 1.0
+    return (config.lr_final / config.lr) ** (epoch / epochs)
+
+
+#: Per-example losses ``(logits (M, C), y (M,)) -> (M,)``.
+LOSSES = {"cross_entropy": lambda logits, y: F.cross_entropy(logits, y, reduction="none"),
+          "squared_hinge": squared_hinge}
 
 
 @dataclass
@@ -186,13 +221,16 @@ def _bars_off() -> bool:
     return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
 
 
-def _use_graph(graph: bool | None, device: torch.device, after_step) -> bool:
+def _use_graph(graph: bool | None, device: torch.device, after_step, decays: bool = False) -> bool:
     if graph is None:
-        return device.type == "cuda" and after_step is None and os.environ.get("LOTTERYLIB_CUDA_GRAPH", "1") != "0"
+        return (device.type == "cuda" and after_step is None and not decays
+                and os.environ.get("LOTTERYLIB_CUDA_GRAPH", "1") != "0")
     if graph and device.type != "cuda":
         raise ValueError("graph=True needs a CUDA device")
     if graph and after_step is not None:
         raise ValueError("graph=True cannot call after_step between steps; apply it inside a weight function")
+    if graph and decays:
+        raise ValueError("graph=True cannot change the learning rate between steps (lr_final)")
     return graph
 
 
@@ -205,7 +243,8 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
 
     ``model``: a population (see :mod:`lotterylib.models`) whose forward maps (N, B, ...) → (N, B, C).
     ``data_seeds``: one per run; run i's minibatch order depends on data_seeds[i] alone.
-    ``trainable``: which parameters the optimizer updates (default: all with requires_grad).
+    ``trainable``: which parameters the optimizer updates (default: all with requires_grad), or
+    optimizer parameter groups (dicts, e.g. with their own ``lr``).
     ``progress``: show a tqdm bar (a string sets its description).
     ``after_step``: called with the model after every optimizer step (e.g. BinaryConnect's clipping
     of the real-valued weights to [−1, 1]).
@@ -237,8 +276,10 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
     params = trainable(model) if trainable else [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires a gradient")
-    use_graph = _use_graph(graph, device, after_step)
+    use_graph = _use_graph(graph, device, after_step, config.lr_final is not None)
     optimizer = OPTIMIZERS[config.optimizer](params, config, use_graph)
+    initial_lr = [group["lr"] for group in optimizer.param_groups]
+    loss_fn = LOSSES[config.loss]
     x_train, y_train = data.train.x.to(device), data.train.y.to(device)
     val, test = data.val.to(device), data.test.to(device)
     order = BatchOrder(len(data.train), config.batch_size, data_seeds)
@@ -255,8 +296,7 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
         logits = model(x)
         if logits.shape[0] != runs:
             raise ValueError(f"model has {logits.shape[0]} runs but {runs} data seeds were given")
-        per_run = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                  reduction="none").reshape(runs, -1).mean(1)
+        per_run = loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)).reshape(runs, -1).mean(1)
         # Summing the runs' mean losses gives each run exactly its own gradient.
         per_run.sum().backward()
         optimizer.step()
@@ -295,11 +335,16 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
     done_since_bar = 0
     if bar is not None:
         bar.update(start)
+    epochs = -(-config.iterations // order.per_epoch)
     for s in range(start, config.iterations):
         epoch, pos = divmod(s, order.per_epoch)
         if pos == 0 or s == start:
             epoch_batches.copy_(order.epoch(epoch).to(device))
             position.fill_(pos)
+            if config.lr_final is not None:
+                factor = lr_factor(config, epoch, epochs)
+                for group, lr in zip(optimizer.param_groups, initial_lr):
+                    group["lr"] = lr * factor
         if captured is not None:
             captured.replay()
         elif use_graph:

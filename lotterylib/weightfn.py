@@ -13,6 +13,7 @@ Edge-popup (Ramanujan)         W ⊙ top-k(|S|)       (straight-through)     :cl
 Neural wirings (Wortsman)      top-k(|W|)           (straight-through)     :class:`TopKMagnitude`
   … its no-update control      top-k(|W|)           (grad. to kept only)   :class:`TopKMagnitudeNoUpdate`
 BWN / XNOR (Rastegari)         α ⊙ sign(W)          (straight-through)     :class:`SignScale`
+  … α a learned parameter      α_learned ⊙ sign(W)  (straight-through)     :class:`LearnedScale`
 BinaryConnect, stochastic      ±1 ~ hard_sigmoid(W) (straight-through)     :class:`StochasticSign`
 DoReFa-Net, k-bit weights      quantize_k(tanh W)   (straight-through)     :class:`DoReFaWeight`
 Deep Compression (Han)         codebook[codes] ⊙ M  (grad. summed/cluster)  :class:`SharedWeights`
@@ -70,6 +71,16 @@ def clipped_identity(x: Tensor) -> Tensor:
     where |x| > 1 (``1_{|r| ≤ 1}``), which is what this does.
     """
     return x * (x.detach().abs() <= 1.0).to(x.dtype)
+
+
+def ste_sign(x: Tensor) -> Tensor:
+    """±1 (sign(0) = +1) forward; backward the gradient passed where |x| ≤ 1 and cancelled beyond.
+
+    The binarisation shared by every binary weight function and by binary activations
+    (:func:`lotterylib.binary.binarize_activations`): :func:`straight_through` with the surrogate
+    :func:`clipped_identity`. Same shape and dtype as ``x``.
+    """
+    return straight_through(torch.where(x.detach() >= 0, 1.0, -1.0).to(x.dtype), clipped_identity(x))
 
 
 class RunGenerators(nn.Module):
@@ -267,13 +278,57 @@ class SignScale(nn.Module):
         self.scale, self.run_dims = scale, run_dims
 
     def forward(self, weight: Tensor) -> Tensor:
-        sign = torch.where(weight.detach() >= 0, 1.0, -1.0).to(weight.dtype)
-        binary = straight_through(sign, clipped_identity(weight))
+        binary = ste_sign(weight)
         if not self.scale:
             return binary
-        dims = tuple(range(self.run_dims + 1, weight.dim()))
-        alpha = weight.abs().mean(dim=dims, keepdim=True) if dims else weight.abs()
-        return alpha * binary
+        return mean_abs_per_filter(weight, self.run_dims) * binary
+
+
+def mean_abs_per_filter(weight: Tensor, run_dims: int = 1) -> Tensor:
+    """XNOR-Net's α* = ‖W‖_ℓ1 / n of every output filter (eq. 6), shaped to broadcast against ``weight``.
+
+    The mean of |W| over the dims after ``run_dims + 1`` (an output filter's inputs, and its kernel
+    for a conv); a weight with nothing to average is its own |W|.
+    """
+    dims = tuple(range(run_dims + 1, weight.dim()))
+    return weight.abs().mean(dim=dims, keepdim=True) if dims else weight.abs()
+
+
+class LearnedScale(nn.Module):
+    """α ⊙ sign(W) with α a trainable parameter per output filter: XNOR-Net's Table 3a ablation.
+
+    Rastegari et al. (§4.3) compare the analytic α = mean|W| of :class:`SignScale` (eq. 6, recomputed
+    from W at every step) with α "as a network parameter … a layer after binary convolution multiplies
+    the output of convolution by a scalar parameter for each filter", as BatchNorm's affine scale.
+    Scaling the binary weight of a filter is that layer (the bias, if any, is added after it either way).
+
+    ``alpha``: the initial α, one per run and output filter, shaped like the weight's leading
+    ``run_dims + 1`` dims. Neither the paper nor the reference code (allenai/XNOR-Net has no such
+    layer) says how α starts; :meth:`start_at` sets it to the analytic value of the weights it starts
+    from, so that both variants begin as the same network and differ only in how α moves afterwards.
+    Gradients: W gets ∂L/∂W̃ ⊙ α ⊙ 1_{|W| ≤ 1} (the straight-through sign of :class:`SignScale`, with α
+    a constant of W); α gets Σ ∂L/∂W̃ ⊙ sign(W) over its filter.
+    """
+
+    def __init__(self, alpha: Tensor, run_dims: int = 1):
+        super().__init__()
+        if alpha.dim() != run_dims + 1:
+            raise ValueError(f"alpha needs {run_dims + 1} dims (runs, out), got shape {tuple(alpha.shape)}")
+        self.alpha = nn.Parameter(alpha.detach().to(torch.float32).clone())
+        self.run_dims = run_dims
+
+    @torch.no_grad()
+    def start_at(self, weight: Tensor) -> "LearnedScale":
+        """α ← mean|W| per output filter of ``weight`` (the analytic α of :class:`SignScale`)."""
+        self.alpha.copy_(mean_abs_per_filter(weight.detach(), self.run_dims).reshape(self.alpha.shape))
+        return self
+
+    def forward(self, weight: Tensor) -> Tensor:
+        lead = self.run_dims + 1
+        if weight.shape[:lead] != self.alpha.shape:
+            raise ValueError(f"alpha shape {tuple(self.alpha.shape)} does not match weight {tuple(weight.shape)}")
+        alpha = self.alpha.reshape(*self.alpha.shape, *([1] * (weight.dim() - lead)))
+        return alpha * ste_sign(weight)
 
 
 class StochasticSign(nn.Module):
@@ -293,15 +348,11 @@ class StochasticSign(nn.Module):
         self.eval_real = eval_real
 
     def forward(self, weight: Tensor) -> Tensor:
-        soft = clipped_identity(weight)
         if not self.training:
-            if self.eval_real:
-                return weight
-            hard = torch.where(weight.detach() >= 0, 1.0, -1.0).to(weight.dtype)
-        else:
-            prob = ((weight.detach() + 1.0) / 2.0).clamp(0.0, 1.0)
-            hard = self.rng.bernoulli(prob) * 2.0 - 1.0
-        return straight_through(hard, soft)
+            return weight if self.eval_real else ste_sign(weight)
+        prob = ((weight.detach() + 1.0) / 2.0).clamp(0.0, 1.0)
+        hard = self.rng.bernoulli(prob) * 2.0 - 1.0
+        return straight_through(hard, clipped_identity(weight))
 
 
 class DoReFaWeight(nn.Module):

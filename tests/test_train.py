@@ -125,6 +125,32 @@ def test_bad_configs_and_shapes(mnist_small):
         models.build("lenet_5000", [0])
 
 
+def test_squared_hinge_is_the_l2_svm_loss():
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+    y = torch.tensor([0, 1])
+    # t = +1 on the true class, −1 elsewhere; mean over classes of max(0, 1 − t·logit)²
+    expected = torch.tensor([(0 + 1.5 ** 2 + 0) / 3, (1 + 1 + 4 ** 2) / 3])
+    assert torch.allclose(train.squared_hinge(logits, y), expected)
+    with pytest.raises(ValueError, match="unknown loss"):
+        train.TrainConfig(loss="hinge")
+
+
+def test_lr_decays_once_per_epoch_in_every_group(mnist_small):
+    cfg = train.TrainConfig(iterations=3 * (len(mnist_small.train) // 100), batch_size=100, optimizer="sgd",
+                            momentum=0.0, lr=2.0, lr_final=0.5, eval_every=1000)
+    assert [train.lr_factor(cfg, e, 4) for e in (0, 2, 4)] == pytest.approx([1.0, 0.5, 0.25])
+    assert train.lr_factor(train.TrainConfig(), 3, 4) == 1.0
+    model = models.build("lenet_300_100", [0])
+    groups = [{"params": list(model.layers[0].parameters()), "lr": 0.3}, {"params": list(model.layers[1:].parameters())}]
+    seen = []
+    train.train(model, mnist_small, cfg, [0], progress=False, trainable=lambda _: groups,
+                after_step=lambda _: seen.append((groups[0]["lr"], groups[1]["lr"])))
+    per_epoch = len(mnist_small.train) // 100
+    firsts = [lr for e in range(3) for lr in seen[e * per_epoch]]
+    assert firsts == pytest.approx([lr * f for f in (1.0, 0.25 ** (1 / 3), 0.25 ** (2 / 3)) for lr in (0.3, 2.0)])
+    assert seen[per_epoch - 1] == seen[0]  # constant within an epoch
+
+
 def test_conv_population_forward_shapes():
     model = models.build("conv2", [0, 1])
     shared = model(torch.zeros(4, 3, 32, 32))

@@ -86,7 +86,7 @@ def test_clipped_identity_passes_the_gradient_at_exactly_plus_minus_one():
 
 
 @pytest.mark.parametrize("make", [lambda: weightfn.SignScale(scale=False), lambda: weightfn.SignScale(scale=True),
-                                  lambda: weightfn.StochasticSign([0])])
+                                  lambda: weightfn.StochasticSign([0]), lambda: weightfn.LearnedScale(torch.ones(1, 1))])
 def test_binary_weight_functions_pass_the_gradient_at_the_clip_boundary(make):
     w = AT_THE_EDGE.reshape(1, 1, -1).clone().requires_grad_()
     fn = make()
@@ -136,3 +136,33 @@ def test_detach_all_bakes_effective_weight():
     effective = layer.weight.detach().clone()
     weightfn.detach_all(model)
     assert not weightfn.functions(layer) and torch.equal(layer.weight.detach(), effective)
+
+
+def test_learned_scale_gradients_and_start():
+    # XNOR-Net Table 3a: α a parameter per output filter. W gets g·α·1{|W| ≤ 1} (no α(W) term, unlike
+    # SignScale); α gets Σ g·sign(W) over its filter.
+    torch.manual_seed(0)
+    w = (torch.randn(2, 3, 4, 5) * 0.8).requires_grad_()  # (runs, out, in, k)
+    fn = weightfn.LearnedScale(torch.ones(2, 3)).start_at(w)
+    alpha = w.detach().abs().mean((2, 3))
+    assert torch.equal(fn.alpha.detach(), alpha)  # starts at the analytic α of its weights
+    out = fn(w)
+    b = torch.where(w.detach() >= 0, 1.0, -1.0)
+    assert torch.equal(out.detach(), alpha[..., None, None] * b)  # same network as SignScale at the start
+    assert torch.allclose(out, weightfn.SignScale(scale=True)(w.detach()))
+    g = torch.randn_like(w)
+    (out * g).sum().backward()
+    assert torch.allclose(w.grad, g * alpha[..., None, None] * (w.detach().abs() <= 1))
+    assert torch.allclose(fn.alpha.grad, (g * b).sum((2, 3)))
+    with pytest.raises(ValueError, match="alpha shape"):
+        fn(torch.zeros(2, 4, 4, 5))
+    with pytest.raises(ValueError, match="needs 2 dims"):
+        weightfn.LearnedScale(torch.ones(3))
+
+
+def test_ste_sign_is_the_shared_binarisation():
+    x = AT_THE_EDGE.clone().requires_grad_()
+    y = weightfn.ste_sign(x)
+    assert y.tolist() == torch.where(AT_THE_EDGE >= 0, 1.0, -1.0).tolist()
+    y.sum().backward()
+    assert x.grad.tolist() == PASSED
