@@ -177,6 +177,63 @@ def test_spirals_formula():
         toydata.spirals(1)
 
 
+def test_link_normalize_keeps_the_decisions_and_normalizes_every_layer(spiral_net):
+    model, data = spiral_net
+    params = nettrim.layer_params(model)
+    normalized, scale = nettrim.link_normalize(params)
+    for w, b in normalized:
+        assert float(w.abs().sum() + b.abs().sum()) == pytest.approx(1.0, rel=1e-12)
+    x = data.test.x
+    out, out_n = nettrim._forward(params, x)[-1], nettrim._forward(normalized, x)[-1]
+    assert scale > 0 and torch.allclose(out_n, scale * out, rtol=1e-9, atol=1e-12 * float(out_n.abs().max()))
+    assert torch.equal(out.argmax(1), out_n.argmax(1))
+    with pytest.raises(ValueError, match="all-zero"):
+        nettrim.link_normalize([(torch.zeros(2, 2), torch.zeros(2))])
+
+
+def test_balanced_admm_solves_the_same_program():
+    X, Y, _ = nettrim.random_relu_layer(30, 10, 300, seed=0)
+    eps = 0.05 * float(Y.norm())
+    r = nettrim.compare_solvers(X, Y, eps, admm=dict(TIGHT, balance=True))
+    assert r["gap"] <= 1e-3 and r["support_diff"] == 0
+    # The program is positively homogeneous in (Y, ε, U): outputs 10⁴ times smaller, weights too.
+    a = nettrim.solve_admm(X, Y, eps, balance=True, **TIGHT)
+    b = nettrim.solve_admm(X, 1e-4 * Y, 1e-4 * eps, balance=True, **TIGHT)
+    assert torch.allclose(1e4 * b.weight, a.weight, rtol=1e-3, atol=1e-6 * float(a.weight.abs().max()))
+
+
+def test_the_theorems_bounds_hold_on_a_link_normalized_net(spiral_net):
+    model, data = spiral_net
+    x = data.train.x[:200]
+    normalized = nettrim.to_model(nettrim.link_normalize(nettrim.layer_params(model))[0])
+    # Without rescaling, the ADMM's soft-threshold swamps weights this small and the answer is far
+    # from feasible; with it, the answer is.
+    assert nettrim.parallel(normalized, x, 0.02, max_iter=300).layers[1].ball_violation > 0.5
+    for r in (nettrim.parallel(normalized, x, 0.02, balance=True),
+              nettrim.cascade(normalized, x, 0.02, gamma=1.1, balance=True)):
+        assert max(t.ball_violation for t in r.layers) <= 1e-2
+        measured = nettrim.layer_discrepancies(normalized, r.model(), x)
+        for m, bound, slack in zip(measured, nettrim.theorem_bounds(r), nettrim.solver_slack(r)):
+            assert m <= bound * (1 + slack)
+
+
+def test_solver_slack_multiplies_the_layers_violations(spiral_net):
+    model, data = spiral_net
+    r = nettrim.parallel(model, data.train.x[:100], 0.05)
+    for t, v in zip(r.layers, (0.01, 0.0, 0.02)):
+        t.ball_violation, t.excess = v, 0.0
+    assert nettrim.solver_slack(r) == pytest.approx([0.01, 0.01, 1.01 * 1.02 - 1])
+
+
+def test_excess_measures_the_off_omega_violation_in_units_of_epsilon():
+    X, Y, U = nettrim.random_relu_layer(10, 4, 80, seed=2)
+    exact = nettrim.solve_cvxpy(X, Y, 0.05 * float(Y.norm()))
+    assert exact.excess <= 1e-6
+    loose = nettrim.solve_admm(X, Y, 0.05 * float(Y.norm()), max_iter=10, check_every=10)
+    over = torch.clamp(loose.weight.T @ X, min=0)[Y == 0]
+    assert loose.excess == pytest.approx(float(over.norm()) / (0.05 * float(Y.norm())), rel=1e-9)
+
+
 def _summary(cascade_nnz=3000, nt_minus_mag=(0.001, 0.01, 0.05), zeros=0.92):
     par = [{"rd_train": rd, "nonzeros": [400, n, 60]} for rd, n in ((0.03, 6000), (0.06, 4500), (0.12, 3500))]
     cas = [{"rd_train": 0.05, "nonzeros": [400, cascade_nnz, 40]}]
