@@ -147,9 +147,11 @@ def _trim_run(cfg: SpiralsConfig, net, x, data) -> tuple[dict, dict]:
                 keep["nt1" if mode == "cascade_kappa" else mode] = r
     # The theorems' setting: the same net link-normalized (same decisions, outputs scaled), both versions
     # at the NT-1 gain, cascade with κ = 1 (the theorem's ε_L). ``balance``: its weights are tiny.
+    # Layer 1's program is the same in both versions: the cascade starts from the parallel solution.
     normalized = nettrim.to_model(nettrim.link_normalize(nettrim.layer_params(net))[0])
-    theorems = {"parallel": nettrim.parallel(normalized, x, cfg.nt1_gain, balance=True, **opts),
-                "cascade": nettrim.cascade(normalized, x, cfg.nt1_gain, gamma=cfg.gamma, kappa=1.0, balance=True, **opts)}
+    theorems = {"parallel": nettrim.parallel(normalized, x, cfg.nt1_gain, balance=True, **opts)}
+    theorems["cascade"] = nettrim.cascade(normalized, x, cfg.nt1_gain, gamma=cfg.gamma, kappa=1.0, balance=True,
+                                          warm=theorems["parallel"], **opts)
     nt1 = next(p for p in sweep["cascade_kappa"] if p["gain"] == cfg.nt1_gain)
     record = {"test_acc": _accuracy(net, data.test), "nt1": nt1, "sweep": sweep,
               "theorems": {mode: _trim_record(normalized, r, x, data) for mode, r in theorems.items()}}
