@@ -48,7 +48,7 @@ from .models import MLP
 
 __all__ = ["LayerTrim", "NetTrim", "with_bias", "solve_admm", "solve_cvxpy", "trim_layer", "random_relu_layer", "compare_solvers", "constraints", "signals",
            "parallel", "cascade", "to_model", "magnitude_prune", "nonzeros", "relative_discrepancy",
-           "layer_discrepancies", "theorem_bounds"]
+           "layer_discrepancies", "link_normalize", "solver_slack", "theorem_bounds"]
 
 
 # --- the layer program -------------------------------------------------------------------------
@@ -60,7 +60,9 @@ class LayerTrim:
     ``weight``: U (N, M) with exact zeros. ``discrepancy``: ‖(UᵀX − Y)_Ω‖_F (the whole matrix for a
     linear layer; per neuron, shape (M,), when ε was given per neuron). ``ball_violation``:
     max(0, discrepancy/ε − 1) (the largest over neurons). ``ineq_violation``: the largest
-    (UᵀX − V)₊ off Ω, relative to max |Y|. ``converged``: the solver met its tolerance.
+    (UᵀX − V)₊ off Ω, relative to max |Y|. ``excess``: ‖(UᵀX − V)₊ off Ω‖_F / ε (the largest over
+    neurons), the same violation in units of ε: what a theorem's bound must allow for a solver's answer
+    that is only nearly feasible (:func:`solver_slack`). ``converged``: the solver met its tolerance.
     """
 
     weight: Tensor
@@ -74,6 +76,7 @@ class LayerTrim:
     seconds: float
     method: str
     state: dict | None = field(default=None, repr=False)
+    excess: float = 0.0
 
     @property
     def nonzeros(self) -> int:
@@ -184,6 +187,18 @@ def _measure(p: _Problem, U: Tensor) -> tuple[Tensor, float, float]:
     return disc.cpu(), ball, ineq
 
 
+def _excess(p: _Problem, U: Tensor) -> float:
+    """‖(UᵀX − V)₊ off Ω‖_F / ε: how far U's outputs rise above their bound where the layer was off."""
+    if not p.relu:
+        return 0.0
+    U = U.to(p.X.device, torch.float64)
+    Z = U.T @ p.X
+    over = torch.where(p.omega, torch.zeros_like(Z), torch.clamp(Z - p.V, min=0))
+    if p.per_neuron:
+        return float((over.norm(dim=1) / p.eps).max())
+    return float(over.norm() / p.eps)
+
+
 def constraints(X: Any, Y: Any, U: Any, epsilon: float | Tensor, V: Any | None = None, *,
                 relu: bool = True) -> dict:
     """How well weights ``U`` (N, M) satisfy the layer program's constraints, and their ‖U‖₁.
@@ -274,7 +289,7 @@ def solve_cvxpy(X: Any, Y: Any, epsilon: float | Tensor, V: Any | None = None, *
     disc, ball, ineq = _measure(p, u)
     return LayerTrim(u, p.eps.cpu(), float(u.abs().sum()), disc, ball, ineq,
                      int(problem.solver_stats.num_iters or 0), problem.status == "optimal",
-                     time.time() - start, f"cvxpy-{solver.lower()}")
+                     time.time() - start, f"cvxpy-{solver.lower()}", excess=_excess(p, u))
 
 
 # --- ADMM in torch -----------------------------------------------------------------------------
@@ -288,7 +303,7 @@ def solve_admm(X: Any, Y: Any, epsilon: float | Tensor, V: Any | None = None, *,
                rho: float = 10.0, alpha: float = 1.6, max_iter: int = 3000, tol: float = 1e-3,
                obj_tol: float = 1e-6, check_every: int = 10, adapt_every: int = 0, scale: float = 0.03,
                device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-               warm: LayerTrim | dict | None = None) -> LayerTrim:
+               warm: LayerTrim | dict | None = None, balance: bool = False) -> LayerTrim:
     """Solve the Net-Trim layer program with ADMM, all M output neurons at once (torch).
 
     ``X`` (N, P), ``Y`` (M, P), ``V`` (M, P) or None, as in :func:`solve_cvxpy`. Splitting:
@@ -312,6 +327,14 @@ def solve_admm(X: Any, Y: Any, epsilon: float | Tensor, V: Any | None = None, *,
     ``ineq_violation`` measure how far the returned W is from feasible. ``dtype``: default float64 for
     N·M·P ≤ 2·10⁷, else float32. ``warm``: a previous result (or its ``state``) of the same shapes to
     start from, e.g. the neighbouring ε of a sweep.
+
+    ``balance``: solve the same program in rescaled coordinates, for layers whose inputs and weights
+    are far from order one (a link-normalized network: weights of order 1/(N·M), inputs that shrink
+    layer after layer next to the constant bias row). Each input row is divided by its RMS d_i and Y,
+    V, ε by the RMS s of Y, so the unknowns become Ũ_i = U_i·d_i/s; the objective ‖U‖₁ = s·Σ_i |Ũ_i|/d_i
+    is kept exactly by a soft-threshold of (1/d_i)/ρ per row (normalised to mean 1). The optimum is
+    the same program's; only the path of the iterations changes. Off by default (the book's trained
+    layers are already of order one, and their results stay as they were).
     """
     p = _problem(X, Y, epsilon, V, relu)
     dev = torch.device(device) if device is not None else p.X.device
@@ -321,12 +344,22 @@ def solve_admm(X: Any, Y: Any, epsilon: float | Tensor, V: Any | None = None, *,
     if not live.any():
         raise ValueError("X is all zeros: no input signal to fit")
     X_ = p.X[live].to(dev, dt)
+    Y_, V_, eps_ = p.Y.to(dev, dt), None if p.V is None else p.V.to(dev, dt), p.eps.to(dev, dt)
+    row_rms, out_rms, l1_weight = None, 1.0, None
+    if balance:
+        row_rms = X_.pow(2).mean(1).sqrt()  # > 0: all-zero rows were dropped
+        out_rms = float(Y_.pow(2).mean().sqrt()) or 1.0
+        X_ = X_ / row_rms.unsqueeze(1)
+        Y_, eps_ = Y_ / out_rms, eps_ / out_rms
+        V_ = None if V_ is None else V_ / out_rms
+        l1_weight = (1 / row_rms) / (1 / row_rms).mean()
+        l1_weight = l1_weight.unsqueeze(1)  # (N, 1): one threshold per input row
     c0 = scale * float(X_.pow(2).sum(1).max().sqrt())
     Xs = X_ / c0
-    Ys = p.Y.to(dev, dt) / c0
-    Vs = None if p.V is None else p.V.to(dev, dt) / c0
+    Ys = Y_ / c0
+    Vs = None if V_ is None else V_ / c0
     omega = p.omega.to(dev)
-    eps = p.eps.to(dev, dt) / c0
+    eps = eps_ / c0
     N, M, P = Xs.shape[0], Ys.shape[0], Xs.shape[1]
     # (XXᵀ + I)⁻¹ once, in float64: a matmul per iteration is faster than two triangular solves.
     Xd = Xs.double()
@@ -365,7 +398,8 @@ def solve_admm(X: Any, Y: Any, epsilon: float | Tensor, V: Any | None = None, *,
         Uh = alpha * U + (1 - alpha) * W
         Z = project(AUh + Lam)
         G = Uh + Gam
-        W = torch.sign(G) * torch.clamp(G.abs() - 1.0 / rho, min=0)
+        threshold = 1.0 / rho if l1_weight is None else l1_weight / rho
+        W = torch.sign(G) * torch.clamp(G.abs() - threshold, min=0)
         Lam = Lam + AUh - Z
         Gam = Gam + Uh - W
         if it % check_every == 0 or it == max_iter:
@@ -376,7 +410,7 @@ def solve_admm(X: Any, Y: Any, epsilon: float | Tensor, V: Any | None = None, *,
             # ‖Xs Λᵀ + Γ‖ itself vanishes at the optimum (U has no objective of its own): use the parts.
             scale_dual = rho * max(float((Xs @ Lam.T).norm()), float(Gam.norm()))
             r_rel, s_rel = r / max(scale_pri, 1e-300), s / max(scale_dual, 1e-300)
-            obj = float(W.abs().sum())
+            obj = float(W.abs().sum() if l1_weight is None else (W.abs() * l1_weight).sum())
             stalled = abs(obj - obj_prev) <= obj_tol * max(obj, 1e-300)
             obj_prev = obj
             if r <= tol * scale_pri + 1e-12 and (s <= tol * scale_dual + 1e-12 or stalled):
@@ -396,12 +430,12 @@ def solve_admm(X: Any, Y: Any, epsilon: float | Tensor, V: Any | None = None, *,
         out[live.cpu()] = T.to("cpu", torch.float64)
         return out
 
-    u = full(W)
+    u = full(W) if row_rms is None else full(W * (out_rms / row_rms).unsqueeze(1))  # back to the program's U
     disc, ball, ineq = _measure(p, u)
-    state = {"U": full(U), "Z": Z.cpu(), "W": u, "Lam": Lam.cpu(), "Gam": full(Gam), "rho": rho,
+    state = {"U": full(U), "Z": Z.cpu(), "W": full(W), "Lam": Lam.cpu(), "Gam": full(Gam), "rho": rho,
              "primal_residual": r_rel, "dual_residual": s_rel, "stop": stop}
     return LayerTrim(u, p.eps.cpu(), float(u.abs().sum()), disc, ball, ineq, it, converged, seconds,
-                     f"admm-{dev.type}", state)
+                     f"admm-{dev.type}", state, excess=_excess(p, u))
 
 
 def trim_layer(X: Any, Y: Any, epsilon: float | Tensor, V: Any | None = None, *, relu: bool = True,
@@ -713,6 +747,42 @@ def layer_discrepancies(reference: MLP, other: MLP, x: Tensor) -> list[float]:
     """‖Ŷ^ℓ − Y^ℓ‖_F for every layer ℓ = 1..L (absolute), on ``x``."""
     a, b = signals(reference, x), signals(other, x)
     return [float((u - v).norm()) for u, v in zip(a[1:], b[1:])]
+
+
+def link_normalize(params: Sequence[tuple[Tensor, Tensor]]) -> tuple[list[tuple[Tensor, Tensor]], float]:
+    """The same ReLU network with every layer link-normalized: ‖[W_ℓ b_ℓ]‖₁ = 1 (weights and bias, the
+    paper's U_ℓ with the bias as the weight of a constant input). Returns (params, scale): the new
+    network's outputs are ``scale`` × the old ones (scale > 0), so its decision is the same.
+
+    The theorems (NIPS 2017 Theorems 1–2; supp. §4.2–4.3, (S.19) and (S.26)) assume this: their proofs
+    bound ‖Ŵ_ℓᵀ(Ŷ − Y)‖_F by ‖Ŵ_ℓ‖_F‖Ŷ − Y‖_F and use ‖Ŵ_ℓ‖_F ≤ ‖Ŵ_ℓ‖₁ ≤ ‖W_ℓ‖₁ = 1, so that no layer
+    can amplify an error. A ReLU is positively homogeneous, relu(c·z) = c·relu(z) for c > 0, so
+    dividing layer ℓ by c_ℓ scales every later activation by 1/(c_1⋯c_ℓ); the later biases are divided
+    by the same product to keep up, which is why each c_ℓ is computed after the layers before it.
+    """
+    out, scale = [], 1.0
+    for w, b in params:
+        b = b / scale  # the inputs of this layer are already 1/scale of the original ones
+        c = float(w.abs().sum() + b.abs().sum())
+        if not c > 0:
+            raise ValueError("a layer with all-zero weights and bias cannot be link-normalized")
+        out.append((w / c, b / c))
+        scale *= c
+    return out, 1.0 / scale
+
+
+def solver_slack(result: NetTrim) -> list[float]:
+    """Per layer ℓ, the relative room a theorem's bound needs for a solver whose answers are only
+    nearly feasible: Π_{j ≤ ℓ} (1 + ball_j + excess_j) − 1, from each layer's measured violations
+    (:class:`LayerTrim`). The proofs use feasibility once per layer: an answer whose ball is
+    overshot by ball_j·ε_j, and whose off-Ω outputs rise by excess_j·ε_j, errs by at most
+    (1 + ball_j + excess_j)·ε_j where an exact solution errs by ε_j, and the chain multiplies these.
+    Zero for exact solutions (e.g. cvxpy's, up to its tolerance)."""
+    out, factor = [], 1.0
+    for t in result.layers:
+        factor *= 1.0 + t.ball_violation + t.excess
+        out.append(factor - 1.0)
+    return out
 
 
 def theorem_bounds(result: NetTrim) -> list[float]:
