@@ -241,3 +241,16 @@ def _han(tuned=0.982, control=0.981, pruned=0.95, kept=0.082):
 def test_han1_compares_with_a_dense_net_trained_as_long(kwargs, holds):
     from lotterylib.claims import han
     assert han.check_han1(_han(**kwargs), "quick").holds is holds
+
+
+def test_a_known_non_reproduction_is_reported_and_must_stay_one():
+    def claim(cid):
+        return claims.Claim(cid, "p", "s", "v", "t", "x", lambda s, p: claims.Verdict(False, "m"))
+    held, failed = (claim("E-1"), claims.Verdict(True, "ok")), (claim("E-2"), claims.Verdict(False, "÷11 vs ÷14.9"))
+    with pytest.raises(AssertionError, match="E-2"):
+        claims.assert_hold([held, failed])
+    assert claims.assert_hold([held, failed], not_reproduced=["E-2"]) == 2
+    with pytest.raises(AssertionError, match="no longer so"):
+        claims.assert_hold([held, (claim("E-2"), claims.Verdict(True, "now it holds"))], not_reproduced=["E-2"])
+    with pytest.raises(ValueError, match="not checked here"):
+        claims.assert_hold([held], not_reproduced=["E-9"])
