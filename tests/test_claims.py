@@ -240,7 +240,10 @@ def _han(tuned=0.982, control=0.981, pruned=0.95, kept=0.082):
                                           ({"kept": 0.2}, False)])
 def test_han1_compares_with_a_dense_net_trained_as_long(kwargs, holds):
     from lotterylib.claims import han
-    assert han.check_han1(_han(**kwargs), "quick").holds is holds
+    assert han.check_han1(_han(**kwargs), "full").holds is holds
+    if kwargs == {"control": 0.99}:  # the loss against the control is decided in full only
+        quick = han.check_han1(_han(**kwargs), "quick")
+        assert quick.holds is True and "undecided in quick" in quick.measured
 
 
 def test_a_known_non_reproduction_is_reported_and_must_stay_one():

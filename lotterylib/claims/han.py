@@ -83,11 +83,14 @@ def check_han1(s: Mapping[str, Any], profile: str) -> Verdict:
     tuned, pruned = ft["finetuned_test_acc"], ft["pruned_test_acc"]
     loss = gap(tuned, control["finetuned_test_acc"])
     recovered = gap(tuned, pruned)
+    no_loss = Part("no loss against the dense net trained as long",
+                   None if not loss.decidable else loss.diff >= -SIGNIFICANCE * loss.se, f"retrained − dense {loss.text()}")
     return combine([
         Part(f"{1 / ft['weights_remaining']:.1f}× fewer weights (Han's 8/9/26% per layer)", ft["weights_remaining"] <= 1 / 12 + 1e-3,
              f"{100 * ft['weights_remaining']:.1f}% kept"),
-        Part("no loss against the dense net trained as long",
-             None if not loss.decidable else loss.diff >= -SIGNIFICANCE * loss.se, f"retrained − dense {loss.text()}"),
+        no_loss if profile != "quick" else Part(no_loss.label, None, no_loss.measured + "; undecided in quick: "
+                                                "1,000 + 1,000 iterations leave the nets far from converged, and the "
+                                                "paper's statement is about converged nets (decided in full)", counts=False),
         Part("retraining recovers", recovered.exceeds(), f"retrained − pruned {recovered.text()}")], loss.diff,
         "the dense net is trained on for the same steps from the same weights (fresh optimizer, same data order)")
 
