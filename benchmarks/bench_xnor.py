@@ -19,6 +19,7 @@ from lotterylib import bitpack
 
 ROUNDS = 3
 SHAPES = ((1024, 4096, 1024), (256, 1024, 256))
+SWEEP_MN, SWEEP_KS = 512, (64, 128, 256, 512, 1024, 2048, 4096)
 
 
 def _median_round(m: int, k: int, n: int, threads: int, naive: bool = False) -> dict:
@@ -39,12 +40,16 @@ def run() -> list[dict]:
             records.append({"name": tag, "value": r["t_xnor"] * 1e3, "unit": "ms",
                             "baseline": r["t_torch"] * 1e3, "ratio": r["ratio"],
                             "ratios": r["ratios"], "exact": r["exact"], "torch_gflops": r["torch_gflops"],
-                            "formula": r["formula"]})
+                            "formula": r["formula"], "details": r})
             records.append({"name": f"{tag}_with_packing", "value": (r["t_xnor"] + r["t_pack_a"]) * 1e3,
                             "unit": "ms", "baseline": r["t_torch"] * 1e3, "ratio": r["ratio_with_packing"]})
             if "t_naive" in r:
                 records.append({"name": f"{tag}_naive", "value": r["t_naive"] * 1e3, "unit": "ms",
                                 "baseline": r["t_torch"] * 1e3, "ratio": r["ratio_naive"]})
+    # The speed-up against the dot length K (chapter 05's figure): 512×K·K×512, 1 thread.
+    sweep = [bitpack.benchmark(SWEEP_MN, k, SWEEP_MN, threads=1, repeats=3, seed=0) for k in SWEEP_KS]
+    records.append({"name": f"xnor_sweep_{SWEEP_MN}xKx{SWEEP_MN}_t1", "value": sweep[-1]["t_xnor"] * 1e3, "unit": "ms",
+                    "baseline": sweep[-1]["t_torch"] * 1e3, "ratio": sweep[-1]["ratio"], "sweep": sweep})
     return records
 
 

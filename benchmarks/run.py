@@ -6,8 +6,10 @@ against a baseline measured in the same process, because this machine's speed va
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -39,9 +41,11 @@ def main(argv: list[str]) -> int:
     # Records of benchmarks not run now (not chosen, or no device for them here) are kept.
     old = json.loads(out.read_text()) if out.exists() else []
     keep = [r for r in old if r.get("benchmark") not in {r["benchmark"] for r in records}]
-    machine = f"{platform.processor() or platform.machine()}, {platform.system()}"
+    machine = f"{platform.processor() or platform.machine()}, {platform.system()}, {os.cpu_count()} cores"
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     for r in records:
         r.setdefault("machine", machine)
+        r.setdefault("date", date)
     out.write_text(json.dumps(keep + records, indent=1))
     print(f"wrote {len(records)} records to {out}")
     return 0

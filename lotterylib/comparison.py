@@ -364,7 +364,7 @@ def init_comparison(cfg: ComparisonConfig, pruned: list[serialize.Params], data:
 
 
 def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, progress: bool = False,
-                   batch: int = 1000, repeats: int = 9, batches: tuple[int, ...] = (1, 64)) -> dict:
+                   batch: int = 1000, repeats: int = 3, batches: tuple[int, ...] = (1, 64)) -> dict:
     """Train/load every method, serialise, decode, evaluate, time. JSON-able summary (see module doc).
 
     Every method is timed at ``batch``; the dense and the pruned (CSR) nets also at each of ``batches``

@@ -429,6 +429,11 @@ def _seeds(mean: float, spread: float = 0.001) -> list[float]:
     return [mean - spread, mean, mean + spread]
 
 
+def _rec(ms: float, dense_ms: float, batch: int) -> dict:
+    """A bench record: a network's ms per call against the dense network's."""
+    return {"value": ms, "baseline": dense_ms, "ratio": dense_ms / ms, "batch": batch, "machine": "test", "date": "2026-12-01"}
+
+
 def _summary(**over):
     m = lambda b, a, ms=5.0: {"bytes": [b] * 3, "test_acc": _seeds(a), "inference_ms": ms, "ratio_vs_dense": ms / 5.0,  # noqa: E731
                                "label": "x", "format": "y", "fraction_kept": 1.0}
@@ -448,7 +453,9 @@ def _summary(**over):
                 "inits": {"bits": bits, "fine_tuned": True, "linear": [_seeds(0.97) for _ in bits],
                           "density": [_seeds(0.96) for _ in bits], "forgy": [_seeds(0.95) for _ in bits]}},
          "batches": {"1": {"dense": 0.05, "magnitude": 0.02}, "64": {"dense": 0.3, "magnitude": 1.2}},
-         "config": {"batch": 1000, "threads": 1}}
+         "config": {"batch": 1000, "threads": 1},
+         "bench": {"runners_xnor_vs_dense_b1000": _rec(1.5, 5.0, 1000), "runners_csr_vs_dense_b1": _rec(0.02, 0.05, 1),
+                   "runners_csr_vs_dense_b64": _rec(1.2, 0.3, 64)}}
     for path, value in over.items():
         method, key = path.split("__")
         s["methods"][method][key] = value
@@ -483,17 +490,28 @@ def test_dc2_fails_below_table_2s_saving():
 def test_dc3_dc4_fail():
     from lotterylib.claims import dc
     assert dc.check_dc3(_summary(supermask__bytes=[70_000] * 3), "quick").holds is False
-    assert dc.check_dc4(_summary(xnor__ratio_vs_dense=1.2), "quick").holds is False
+    slow = _summary()
+    slow["bench"]["runners_xnor_vs_dense_b1000"] = _rec(6.0, 5.0, 1000)  # slower than dense
+    assert dc.check_dc4(slow, "quick").holds is False
+    none = _summary()
+    none["bench"]["runners_xnor_vs_dense_b1000"] = None  # no benchmark run: undecided, says what to run
+    v = claims_check("DC-4", none)
+    assert v.holds is None and "make bench" in v.note
+
+
+def claims_check(cid: str, summary: dict):
+    from lotterylib import claims
+    return dict((c.id, v) for c, v in claims.check("DC", summary, "quick"))[cid]
 
 
 def test_dc5_parts_at_batch_1_and_batched():
     from lotterylib.claims import dc
     s = _summary()
-    s["batches"]["1"]["magnitude"] = 0.1  # slower at batch 1
+    s["bench"]["runners_csr_vs_dense_b1"] = _rec(0.1, 0.05, 1)  # slower at batch 1
     v = dc.check_dc5(s, "quick")
     assert v.holds is False and [p.holds for p in v.parts] == [False, True]
     s = _summary()
-    s["batches"]["64"]["magnitude"] = 0.1  # still faster when batched
+    s["bench"]["runners_csr_vs_dense_b64"] = _rec(0.1, 0.3, 64)  # still faster when batched
     assert [p.holds for p in dc.check_dc5(s, "quick").parts] == [True, False]
 
 
