@@ -174,7 +174,33 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 2500) -> tuple[Te
     return loss_sum / len(split), correct.double() / len(split)
 
 
-class BatchOrder:
+class _PerEpochDraws:
+    """Random draws made one epoch at a time, each run from its own generator seeded with its seed.
+
+    ``epoch(e)`` is the (runs, ...) tensor of epoch ``e``, asked in increasing order; a fresh instance
+    draws the same epochs again (a resumed training draws what the uninterrupted one did), and run i's
+    draws do not depend on the other runs of its population. Subclasses say what one run draws.
+    """
+
+    what = "draws"
+
+    def __init__(self, seeds: Sequence[int]):
+        self._gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self._epoch, self._draws = -1, None
+
+    def _draw(self, g: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    def epoch(self, e: int) -> Tensor:
+        if e < self._epoch:
+            raise ValueError(f"{self.what}: epochs (steps) must be asked in increasing order")
+        while self._epoch < e:
+            self._draws = torch.stack([self._draw(g) for g in self._gens])
+            self._epoch += 1
+        return self._draws
+
+
+class BatchOrder(_PerEpochDraws):
     """Per-run minibatch order: each run reshuffles every epoch with its own generator.
 
     ``epoch(e)`` is the (runs, per_epoch, batch_size) long tensor of epoch ``e``'s batches, asked
@@ -182,23 +208,18 @@ class BatchOrder:
     no per-sample Python). The last partial batch of an epoch is dropped.
     """
 
+    what = "batch order"
+
     def __init__(self, n: int, batch_size: int, seeds: Sequence[int]):
         self.per_epoch = n // batch_size
         if self.per_epoch < 1:
             raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples")
         self.n, self.batch_size = n, batch_size
-        self._gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self._epoch, self._perms = -1, None
+        super().__init__(seeds)
 
-    def epoch(self, e: int) -> Tensor:
-        if e < self._epoch:
-            raise ValueError("batch order: epochs (steps) must be asked in increasing order")
-        while self._epoch < e:
-            used = self.per_epoch * self.batch_size
-            perms = torch.stack([torch.randperm(self.n, generator=g)[:used] for g in self._gens])
-            self._perms = perms.reshape(len(self._gens), self.per_epoch, self.batch_size)
-            self._epoch += 1
-        return self._perms
+    def _draw(self, g: torch.Generator) -> Tensor:
+        used = self.per_epoch * self.batch_size
+        return torch.randperm(self.n, generator=g)[:used].reshape(self.per_epoch, self.batch_size)
 
 
 def batch_indices(n: int, batch_size: int, seeds: Sequence[int]) -> Callable[[int], Tensor]:
@@ -212,31 +233,24 @@ def batch_indices(n: int, batch_size: int, seeds: Sequence[int]) -> Callable[[in
     return at
 
 
-class CropFlipOrder:
+class CropFlipOrder(_PerEpochDraws):
     """Per-run crop offsets and flips for :func:`crop_flip`, drawn one epoch at a time like :class:`BatchOrder`.
 
     ``epoch(e)`` is the (runs, per_epoch, batch_size, 3) long tensor of epoch ``e``: for every image of
     every batch its row and column offset in the padded image (0 … 2·``padding``) and whether it is
-    flipped (0/1). Run i draws from its own generator seeded with ``seeds[i]``, so a run's draws do not
-    depend on the other runs of its population; a fresh instance draws the same epochs again (a
-    resumed training augments as the uninterrupted one).
+    flipped (0/1). Run i draws from its own generator seeded with ``seeds[i]``.
     """
+
+    what = "crop/flip order"
 
     def __init__(self, per_epoch: int, batch_size: int, seeds: Sequence[int], padding: int = CROP_PADDING):
         self.per_epoch, self.batch_size, self.padding = per_epoch, batch_size, padding
-        self._gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self._epoch, self._draws = -1, None
+        super().__init__(seeds)
 
-    def epoch(self, e: int) -> Tensor:
-        if e < self._epoch:
-            raise ValueError("crop/flip order: epochs (steps) must be asked in increasing order")
-        while self._epoch < e:
-            shape = (self.per_epoch, self.batch_size)
-            self._draws = torch.stack([torch.cat([
-                torch.randint(0, 2 * self.padding + 1, (*shape, 2), generator=g),
-                torch.randint(0, 2, (*shape, 1), generator=g)], -1) for g in self._gens])
-            self._epoch += 1
-        return self._draws
+    def _draw(self, g: torch.Generator) -> Tensor:
+        shape = (self.per_epoch, self.batch_size)
+        return torch.cat([torch.randint(0, 2 * self.padding + 1, (*shape, 2), generator=g),
+                          torch.randint(0, 2, (*shape, 1), generator=g)], -1)
 
 
 def crop_flip(x: Tensor, draws: Tensor, padding: int = CROP_PADDING) -> Tensor:
