@@ -241,3 +241,12 @@ def _han(tuned=0.982, control=0.981, pruned=0.95, kept=0.082):
 def test_han1_compares_with_a_dense_net_trained_as_long(kwargs, holds):
     from lotterylib.claims import han
     assert han.check_han1(_han(**kwargs), "quick").holds is holds
+
+
+def test_a_cited_part_reports_and_never_decides():
+    with pytest.raises(ValueError, match="reports"):
+        claims.Part("x", True, "1 pp", kind="cited")
+    v = claims.combine([claims.Part("a", True, "+1 pp"), claims.Part("b", None, "−3 pp", kind="cited")])
+    assert v.holds is True
+    claim = claims.Claim("TOY-1", "toy", "s", "p", "t", "toy", lambda s, p: v)
+    assert "cited, reported only" in claims.table([claims.record(claim, v, "quick")])
