@@ -230,3 +230,35 @@ def test_swap_statistics_on_a_hand_made_result():
     st = wiring.swap_statistics(res)
     assert st["swap_steps"] == 2 and st["swap_lowered_loss"] == 0.5
     assert abs(st["mean_swap_effect"] - 0.0) < 1e-12 and st["step_lowered_loss_at_swaps"] == 0.5
+
+
+# --- DNW as sparse training: the control at equal sparsity ---------------------------------------------
+
+def test_random_mask_keeps_as_many_weights_per_run_as_topk():
+    shape = (30, 17)  # one layer's weight of one run
+    m = wiring.random_mask([1, 2], shape, 0.1)
+    w = torch.randn(2, *shape)
+    assert m.shape == (2, *shape)
+    assert m.sum((1, 2)).tolist() == [(weightfn.TopKMagnitude(0.1)(w) != 0).sum().item() / 2] * 2
+    assert torch.equal(m[1], wiring.random_mask([2], shape, 0.1)[0]) and not torch.equal(m[0], m[1])
+    # random_edge_mask is the one-dimensional case, unchanged
+    assert torch.equal(wiring.random_edge_mask([5], 100, 0.2), wiring.random_mask([5], (100,), 0.2))
+
+
+def test_sparse_training_trains_a_static_random_mask_of_the_same_size(mnist_small, tmp_path):
+    from lotterylib import lottery
+    from lotterylib.cache import ResultCache
+    lc = wiring.sparse_lottery_config(0.1, 1, model="lenet_300_100", dataset="mnist", seeds=(0, 1),
+                                      train=TrainConfig(iterations=6, batch_size=20, eval_every=3))
+    cfg = wiring.SparseTrainingConfig(lc, fraction_kept=0.1, imp_rounds=1)
+    run = wiring.run_sparse_training(cfg, mnist_small, cache=ResultCache(tmp_path), progress=False)
+    assert set(run.histories) == {"dense", "ticket", "dnw", "random"}
+    assert run.histories["random"].test_acc.shape == (2, 3)
+    assert abs(run.dnw_fraction_kept - 0.1) < 1e-3 and abs(run.random_fraction_kept - run.dnw_fraction_kept) < 1e-6
+    model = lottery.population(lc, {k: torch.ones_like(v) for k, v in lottery.initial_weights(lc).items()},
+                               ["ticket"], 0)
+    mask = wiring.sparse_random_masks(cfg, model)
+    for name, layer in model.prunable().items():  # per layer, the same count as DNW's top-k
+        assert mask[name].sum().item() == (weightfn.TopKMagnitude(0.1)(weightfn.stored(layer).detach()) != 0).sum().item()
+    again = wiring.run_sparse_training(cfg, mnist_small, cache=ResultCache(tmp_path), progress=False)
+    np.testing.assert_array_equal(again.histories["random"].test_acc, run.histories["random"].test_acc)
