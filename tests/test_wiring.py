@@ -367,3 +367,27 @@ def test_the_authors_recipe_is_recognised_exactly():
         assert not dnw_claims.follows_authors_recipe(to_jsonable(dataclasses.replace(recipe, **change)), 87), change
     full = dict(dnw_claims.settings("full").graphs)
     assert all(dnw_claims.follows_authors_recipe(to_jsonable(c.train), 87) for c in full["cifar10"])
+
+
+def test_a_full_run_without_the_full_cifar10_skips_it_and_is_stored_as_incomplete(monkeypatch, tmp_path, data_root):
+    from lotterylib.cache import ResultCache
+    tiny = TrainConfig(iterations=2, batch_size=16, optimizer="sgd", lr=0.1, eval_every=2)
+    graph = wiring.GraphConfig(blocks=(4, 6, 4), seeds=(0, 1), train_size=64, eval_size=32, input_pool=2, train=tiny)
+    lenet = wiring.SparseTrainingConfig(wiring.sparse_lottery_config(0.1, 1, seeds=(0, 1), train=tiny), imp_rounds=1)
+    conv = wiring.SparseTrainingConfig(wiring.sparse_lottery_config(0.1, 1, model="conv4", dataset="cifar10",
+                                                                    seeds=(0, 1), train=tiny), imp_rounds=1)
+    settings = dnw_claims.Settings(
+        (("cifar10", (dataclasses.replace(graph, dataset="cifar10"),)), ("mnist", (graph,))),
+        (("lenet_300_100", lenet), ("conv4", conv)), (wiring.SwapLossConfig(examples=50, steps=2),))
+    monkeypatch.setattr(dnw_claims, "settings", lambda profile, seed=0: settings)
+    (tmp_path / "data").mkdir()
+    for name in ("MNIST", "cifar-10-subset"):  # the verified subset only, as on this machine
+        (tmp_path / "data" / name).symlink_to(data_root / name)
+    out = dnw_claims.dnw_experiment("full", 0, claims.Context(cache=ResultCache(tmp_path / "cache"),
+                                                               data_root=tmp_path / "data", progress=False))
+    assert out["complete"] is False
+    assert not out["graphs"]["cifar10"]["available"] and not out["graphs"]["cifar10"]["variants"]
+    assert out["graphs"]["mnist"]["available"] and set(out["graphs"]["mnist"]["variants"]) == {"dnw"}
+    assert not out["sparse"]["conv4"]["available"] and out["sparse"]["lenet_300_100"]["available"]
+    v = {c.id: v for c, v in claims.check("DNW", out, "full")}
+    assert v["DNW-1"].holds is None and "subset" in v["DNW-1"].note and "--only DNW" in v["DNW-1"].note

@@ -163,6 +163,8 @@ def dnw_experiment(profile: str, seed: int, context: Context) -> dict:
     mnist = load("mnist", context.data_root)
     for cfg in s.swaps:
         out["swaps"].append({"lr": cfg.lr, **wiring.swap_statistics(wiring.swap_loss(cfg, mnist, cache=cache))})
+    # A full run without the full CIFAR-10 is stored as incomplete: a later run with it goes on.
+    out["complete"] = all(e["available"] for e in (*out["graphs"].values(), *out["sparse"].values()))
     return out
 
 
