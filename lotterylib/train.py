@@ -5,6 +5,11 @@ equals N sequential runs with the same seeds, to floating-point tolerance (teste
 stays on the device; a step is one gather, one batched forward and backward, one optimizer step.
 Every ``eval_every`` iterations the validation loss and accuracy and the test accuracy of every run
 are recorded, so the early-stopping iteration (minimum validation loss, as in the LT paper) is known.
+
+Two optional parts of a training recipe, both off by default (so every config made before them keeps
+its hash): a multistep learning-rate schedule (``lr_milestones``, ``lr_gamma``), applied per step,
+and on-device data augmentation of image batches (``augment="crop_flip"``: a random crop of the image
+padded by 4 pixels and a random horizontal flip, drawn per run from the run's own seeded generator).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from torch import Tensor, nn
 
 from .allocator import keep_freed_memory
 from .data import Dataset, Split
+from .seeds import derive
 
 try:
     from tqdm.auto import tqdm
@@ -65,6 +71,13 @@ class TrainConfig:
     eval_every: int = 100
     loss: str = "cross_entropy"
     lr_final: float | None = None
+    #: Steps (0-based optimizer steps, not epochs) from which the learning rate is multiplied by
+    #: ``lr_gamma`` once more: step s uses lr · lr_gamma^(number of milestones ≤ s). An epoch-based
+    #: schedule (PyTorch's MultiStepLR stepped per epoch) has milestones ``epoch · steps_per_epoch``.
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    #: On-device augmentation of image batches: "" (none) or "crop_flip" (see :func:`crop_flip`).
+    augment: str = ""
 
     def __post_init__(self):
         if self.iterations < 1 or self.batch_size < 1 or self.eval_every < 1:
@@ -77,6 +90,25 @@ class TrainConfig:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.lr_final is not None and not self.lr_final > 0:
             raise ValueError(f"lr_final must be > 0, got {self.lr_final}")
+        milestones = tuple(int(m) for m in self.lr_milestones)
+        if any(m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
+            raise ValueError(f"lr_milestones must be increasing steps ≥ 1, got {self.lr_milestones}")
+        object.__setattr__(self, "lr_milestones", milestones)  # a list from JSON becomes a hashable tuple
+        if not self.lr_gamma > 0:
+            raise ValueError(f"lr_gamma must be > 0, got {self.lr_gamma}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"unknown augment {self.augment!r}; choose one of {', '.join(map(repr, AUGMENTATIONS))}")
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based) under the multistep schedule."""
+        return self.lr * self.lr_gamma ** sum(step >= m for m in self.lr_milestones)
+
+
+#: Data augmentations of the engine: "" none; "crop_flip" a random crop of the image zero-padded by
+#: :data:`CROP_PADDING` pixels on every side, then a horizontal flip with probability ½ (torchvision's
+#: ``RandomCrop(size, padding=4)`` + ``RandomHorizontalFlip()``, the usual CIFAR-10 recipe).
+AUGMENTATIONS = ("", "crop_flip")
+CROP_PADDING = 4
 
 
 OPTIMIZERS = {
@@ -99,11 +131,14 @@ def squared_hinge(logits: Tensor, y: Tensor) -> Tensor:
     return F.relu(1.0 - t * logits).square().mean(-1)
 
 
-def lr_factor(config: TrainConfig, epoch: int, epochs: int) -> float:
-    """The factor on every initial learning rate in ``epoch`` of ``epochs`` (1 without ``lr_final``)."""
-    if config.lr_final is None:
-        return 1.0
-    return (config.lr_final / config.lr) ** (epoch / epochs)
+def lr_factor(config: TrainConfig, step: int, per_epoch: int, epochs: int) -> float:
+    """The factor on every parameter group's initial learning rate at optimizer step ``step`` (0-based):
+    the multistep schedule (``lr_gamma`` per milestone passed) times, with ``lr_final``, BinaryConnect's
+    exponential decay from ``lr`` to ``lr_final`` over the ``epochs`` (one value per epoch)."""
+    factor = config.lr_gamma ** sum(step >= m for m in config.lr_milestones)
+    if config.lr_final is not None:
+        factor *= (config.lr_final / config.lr) ** ((step // per_epoch) / epochs)
+    return factor
 
 
 #: Per-example losses ``(logits (M, C), y (M,)) -> (M,)``.
@@ -177,7 +212,33 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 2500) -> tuple[Te
     return loss_sum / len(split), correct.double() / len(split)
 
 
-class BatchOrder:
+class _PerEpochDraws:
+    """Random draws made one epoch at a time, each run from its own generator seeded with its seed.
+
+    ``epoch(e)`` is the (runs, ...) tensor of epoch ``e``, asked in increasing order; a fresh instance
+    draws the same epochs again (a resumed training draws what the uninterrupted one did), and run i's
+    draws do not depend on the other runs of its population. Subclasses say what one run draws.
+    """
+
+    what = "draws"
+
+    def __init__(self, seeds: Sequence[int]):
+        self._gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self._epoch, self._draws = -1, None
+
+    def _draw(self, g: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    def epoch(self, e: int) -> Tensor:
+        if e < self._epoch:
+            raise ValueError(f"{self.what}: epochs (steps) must be asked in increasing order")
+        while self._epoch < e:
+            self._draws = torch.stack([self._draw(g) for g in self._gens])
+            self._epoch += 1
+        return self._draws
+
+
+class BatchOrder(_PerEpochDraws):
     """Per-run minibatch order: each run reshuffles every epoch with its own generator.
 
     ``epoch(e)`` is the (runs, per_epoch, batch_size) long tensor of epoch ``e``'s batches, asked
@@ -185,23 +246,18 @@ class BatchOrder:
     no per-sample Python). The last partial batch of an epoch is dropped.
     """
 
+    what = "batch order"
+
     def __init__(self, n: int, batch_size: int, seeds: Sequence[int]):
         self.per_epoch = n // batch_size
         if self.per_epoch < 1:
             raise ValueError(f"batch_size {batch_size} exceeds the {n} training examples")
         self.n, self.batch_size = n, batch_size
-        self._gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self._epoch, self._perms = -1, None
+        super().__init__(seeds)
 
-    def epoch(self, e: int) -> Tensor:
-        if e < self._epoch:
-            raise ValueError("batch order: epochs (steps) must be asked in increasing order")
-        while self._epoch < e:
-            used = self.per_epoch * self.batch_size
-            perms = torch.stack([torch.randperm(self.n, generator=g)[:used] for g in self._gens])
-            self._perms = perms.reshape(len(self._gens), self.per_epoch, self.batch_size)
-            self._epoch += 1
-        return self._perms
+    def _draw(self, g: torch.Generator) -> Tensor:
+        used = self.per_epoch * self.batch_size
+        return torch.randperm(self.n, generator=g)[:used].reshape(self.per_epoch, self.batch_size)
 
 
 def batch_indices(n: int, batch_size: int, seeds: Sequence[int]) -> Callable[[int], Tensor]:
@@ -213,6 +269,48 @@ def batch_indices(n: int, batch_size: int, seeds: Sequence[int]) -> Callable[[in
         return order.epoch(epoch)[:, pos]
 
     return at
+
+
+class CropFlipOrder(_PerEpochDraws):
+    """Per-run crop offsets and flips for :func:`crop_flip`, drawn one epoch at a time like :class:`BatchOrder`.
+
+    ``epoch(e)`` is the (runs, per_epoch, batch_size, 3) long tensor of epoch ``e``: for every image of
+    every batch its row and column offset in the padded image (0 … 2·``padding``) and whether it is
+    flipped (0/1). Run i draws from its own generator seeded with ``seeds[i]``.
+    """
+
+    what = "crop/flip order"
+
+    def __init__(self, per_epoch: int, batch_size: int, seeds: Sequence[int], padding: int = CROP_PADDING):
+        self.per_epoch, self.batch_size, self.padding = per_epoch, batch_size, padding
+        super().__init__(seeds)
+
+    def _draw(self, g: torch.Generator) -> Tensor:
+        shape = (self.per_epoch, self.batch_size)
+        return torch.cat([torch.randint(0, 2 * self.padding + 1, (*shape, 2), generator=g),
+                          torch.randint(0, 2, (*shape, 1), generator=g)], -1)
+
+
+def crop_flip(x: Tensor, draws: Tensor, padding: int = CROP_PADDING) -> Tensor:
+    """Images ``x`` (..., C, H, W) cropped and flipped as ``draws`` (..., 3) say, on their device.
+
+    Image j is zero-padded by ``padding`` pixels on every side, the H×W window whose top-left corner is
+    at (``draws[j, 0]``, ``draws[j, 1]``) of the padded image is cut out, and it is mirrored left–right
+    where ``draws[j, 2]`` is 1 (offsets (padding, padding) and no flip give the image back). One
+    gather, no host synchronisation: a CUDA graph can capture it.
+    """
+    *lead, c, h, w = x.shape
+    if tuple(draws.shape) != (*lead, 3):
+        raise ValueError(f"crop_flip needs draws of shape {(*lead, 3)} for images {tuple(x.shape)}, "
+                         f"got {tuple(draws.shape)}")
+    images = F.pad(x.reshape(-1, c, h, w), (padding,) * 4).permute(0, 2, 3, 1)  # (M, H+2p, W+2p, C)
+    d = draws.reshape(-1, 3)
+    rows = d[:, 0:1] + torch.arange(h, device=x.device)  # (M, H)
+    cols = torch.arange(w, device=x.device).expand(len(d), w)
+    cols = torch.where(d[:, 2:3] > 0, w - 1 - cols, cols) + d[:, 1:2]  # (M, W)
+    which = torch.arange(len(d), device=x.device)[:, None, None]
+    out = images[which, rows[:, :, None], cols[:, None, :]]  # (M, H, W, C)
+    return out.permute(0, 3, 1, 2).reshape(x.shape)
 
 
 def _bars_off() -> bool:
@@ -252,6 +350,12 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     given or ``LOTTERYLIB_CUDA_GRAPH=0``). A step reads its batch from an on-device copy of the epoch's
     order through an on-device step counter, so the loop never waits for the host; the same step
     body runs eagerly on the CPU. If capture fails, training goes on eagerly with a warning.
+    ``config.lr_milestones`` / ``config.lr_final``: the learning rate of every step is each parameter
+    group's initial rate times :func:`lr_factor`; a captured graph holds its rate, so it is captured
+    again whenever the rate changes.
+    ``config.augment``: ``"crop_flip"`` crops and flips each gathered image on the device
+    (:func:`crop_flip`), with offsets drawn per epoch by :class:`CropFlipOrder` from generators seeded
+    with ``derive(data_seeds[i], "augment")``; it needs image inputs (``data.input_shape`` = (C, H, W)).
     ``checkpoint``: a file where the whole training state (weights and weight-function buffers,
     optimizer, RNG, curves so far) is saved at an evaluation at least ``checkpoint_every_s`` seconds
     (default ``$LOTTERYLIB_CHECKPOINT_SECONDS``, else 300) after the last save. A later call with the
@@ -283,16 +387,26 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
     x_train, y_train = data.train.x.to(device), data.train.y.to(device)
     val, test = data.val.to(device), data.test.to(device)
     order = BatchOrder(len(data.train), config.batch_size, data_seeds)
+    augment = None
+    if config.augment:
+        if len(tuple(data.input_shape)) != 3 or tuple(x_train.shape[1:]) != tuple(data.input_shape):
+            raise ValueError(f"augment={config.augment!r} needs image inputs (C, H, W); {data.name}'s are "
+                             f"{tuple(data.input_shape)}")
+        augment = CropFlipOrder(order.per_epoch, config.batch_size, [derive(s, "augment") for s in data_seeds])
 
     # Static buffers: a captured graph reads and writes these same tensors on every replay.
     epoch_batches = torch.empty(runs, order.per_epoch, config.batch_size, dtype=torch.long, device=device)
+    epoch_draws = (torch.empty(runs, order.per_epoch, config.batch_size, 3, dtype=torch.long, device=device)
+                   if augment is not None else None)
     position = torch.zeros(1, dtype=torch.long, device=device)
     running = torch.zeros(runs, device=device)
 
     def step() -> None:
         idx = epoch_batches.index_select(1, position).squeeze(1)  # (N, B)
-        position.add_(1)
         x, y = x_train[idx], y_train[idx]  # (N, B, ...), (N, B)
+        if epoch_draws is not None:
+            x = crop_flip(x, epoch_draws.index_select(1, position).squeeze(1))
+        position.add_(1)
         logits = model(x)
         if logits.shape[0] != runs:
             raise ValueError(f"model has {logits.shape[0]} runs but {runs} data seeds were given")
@@ -336,15 +450,19 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
     if bar is not None:
         bar.update(start)
     epochs = -(-config.iterations // order.per_epoch)
+    factor = lr_factor(config, start, order.per_epoch, epochs)
+    _scale_lr(optimizer, initial_lr, factor)  # a resumed run continues on its schedule
     for s in range(start, config.iterations):
         epoch, pos = divmod(s, order.per_epoch)
         if pos == 0 or s == start:
             epoch_batches.copy_(order.epoch(epoch).to(device))
+            if augment is not None:
+                epoch_draws.copy_(augment.epoch(epoch).to(device))
             position.fill_(pos)
-            if config.lr_final is not None:
-                factor = lr_factor(config, epoch, epochs)
-                for group, lr in zip(optimizer.param_groups, initial_lr):
-                    group["lr"] = lr * factor
+        if lr_factor(config, s, order.per_epoch, epochs) != factor:
+            factor = lr_factor(config, s, order.per_epoch, epochs)
+            _scale_lr(optimizer, initial_lr, factor)
+            captured = None  # the captured step holds the old rate: capture it again (after one eager step)
         if captured is not None:
             captured.replay()
         elif use_graph:
@@ -380,6 +498,11 @@ def _train(model, data, config, data_seeds, device, progress, trainable, after_s
         checkpoint.unlink(missing_ok=True)
     stack = lambda xs: torch.stack(xs, 1).double().cpu().numpy()  # noqa: E731  (the loop's only host sync)
     return History(np.asarray(iters), *(stack(c) for c in curves), resumed_seconds=resumed_seconds)
+
+
+def _scale_lr(optimizer: torch.optim.Optimizer, initial: Sequence[float], factor: float) -> None:
+    for group, lr in zip(optimizer.param_groups, initial):
+        group["lr"] = lr * factor
 
 
 def _capture(step: Callable[[], None], optimizer: torch.optim.Optimizer, device: torch.device):

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import models, weightfn
+from . import masks, models, weightfn
 from .cache import ResultCache
 from .data import Dataset, Split
 from .provenance import provenance
@@ -339,10 +339,17 @@ def build_classifier(graph: StaticGraph, seeds: Sequence[int], image_shape: Sequ
 
 # --- choosing edges -----------------------------------------------------------------------------------
 
+def random_mask(runs_seeds: Sequence[int], shape: Sequence[int], fraction_kept: float) -> Tensor:
+    """A fixed, uniformly random 0/1 mask per run, ``(runs, *shape)``, keeping exactly as many entries
+    per run as :class:`~lotterylib.weightfn.TopKMagnitude` keeps (``round(fraction_kept · n)``); run i's
+    draw comes from a generator seeded with ``runs_seeds[i]`` alone."""
+    scores = torch.stack([torch.rand(tuple(shape), generator=torch.Generator().manual_seed(int(s))) for s in runs_seeds])
+    return weightfn.topk_mask(scores, fraction_kept)
+
+
 def random_edge_mask(runs_seeds: Sequence[int], num_edges: int, fraction_kept: float) -> Tensor:
     """A fixed random edge set per run, of exactly the size DNW keeps: ``(runs, num_edges)`` 0/1."""
-    scores = torch.stack([torch.rand(num_edges, generator=torch.Generator().manual_seed(int(s))) for s in runs_seeds])
-    return weightfn.topk_mask(scores, fraction_kept)
+    return random_mask(runs_seeds, (num_edges,), fraction_kept)
 
 
 def attach_variant(model: GraphClassifier, variant: str, fraction_kept: float, mask: Tensor | None = None) -> GraphClassifier:
@@ -649,7 +656,9 @@ class SparseTrainingConfig:
 
     ``lottery``: the IMP experiment that gives the dense net (round 0) and the ticket; its per-round
     rates are set so that ``imp_rounds`` rounds keep ``fraction_kept`` of every layer. DNW trains from
-    the same θ₀ with the same data order and iterations as one IMP round (equal budget per run).
+    the same θ₀ with the same data order and iterations as one IMP round (equal budget per run), and
+    so does the control at equal sparsity: a **static random mask** keeping the same number of
+    weights in every layer (:func:`random_mask`), which a DNW whose mask never moved would match.
     """
 
     lottery: "object"  # a lotterylib.lottery.LotteryConfig (typed loosely to avoid an import cycle)
@@ -677,39 +686,62 @@ class _DNWSparse:
     sparse: SparseTrainingConfig
 
 
+@dataclass(frozen=True)
+class _RandomSparse:
+    """Cache key of the static random-mask control of a :class:`SparseTrainingConfig`."""
+
+    sparse: SparseTrainingConfig
+
+
 @dataclass
 class SparseRun:
-    """Curves of the sparse-training comparison: ``histories`` has ``dense``, ``ticket`` and ``dnw``."""
+    """Curves of the sparse-training comparison: ``histories`` has ``dense``, ``ticket``, ``dnw`` and
+    ``random`` (the static random mask); ``*_fraction_kept``: the fraction of weights each sparse
+    variant used in its last forward pass."""
 
     histories: dict[str, History]
     ticket_weights_remaining: float
     dnw_fraction_kept: float
+    random_fraction_kept: float
+
+
+def sparse_random_masks(config: SparseTrainingConfig, model: models.PopulationModel) -> dict[str, Tensor]:
+    """The static random control's masks: per layer and run, ``fraction_kept`` of the weights at random."""
+    return {name: random_mask([derive(s, "sparse-random", name) for s in config.lottery.seeds],
+                              weightfn.stored(layer).shape[1:], config.fraction_kept)
+            for name, layer in model.prunable().items()}
 
 
 def run_sparse_training(config: SparseTrainingConfig, data: Dataset, *, cache: ResultCache | None = None,
                         device: str | torch.device = "cpu", progress: bool = True) -> SparseRun:
-    """Train (or load) ``dense`` (IMP round 0), ``ticket`` (IMP round ``imp_rounds``) and ``dnw``, seeds on rows."""
+    """Train (or load) ``dense`` (IMP round 0), ``ticket`` (IMP round ``imp_rounds``), ``dnw`` and the
+    static random mask ``random``, seeds on rows; the last two from θ₀ with round 0's data order."""
     from . import lottery
     cache = cache or ResultCache()
     lc = config.lottery
     rounds = lottery.run_imp(lc, data, config.imp_rounds, cache=cache, device=device, progress=progress)
 
-    def compute() -> dict:
+    def sparse_run(variant: str) -> dict:
         model = models.build(lc.model, lottery.init_seeds(lc))
-        for layer in model.prunable().values():
-            weightfn.attach(layer, weightfn.TopKMagnitude(config.fraction_kept))
+        if variant == "dnw":
+            for layer in model.prunable().values():
+                weightfn.attach(layer, weightfn.TopKMagnitude(config.fraction_kept))
+        else:
+            masks.attach_masks(model, sparse_random_masks(config, model))
         history = train(model, data, lc.train, lottery.data_seeds(lc, 0), device=device,
-                        progress="DNW sparse" if progress else False)
+                        progress=f"{variant} sparse" if progress else False)
         with torch.no_grad():
             kept = sum(float((layer.weight != 0).sum()) for layer in model.prunable().values())
         total = sum(weightfn.stored(layer).numel() for layer in model.prunable().values())
         return {"history": history.to_json(), "fraction_kept": kept / total}
 
-    dnw = cache.memoize_json(_DNWSparse(config), compute, "wiring-sparse",
-                             provenance=functools.partial(provenance, device))
+    made = {v: cache.memoize_json(key(config), functools.partial(sparse_run, v), "wiring-sparse",
+                                  provenance=functools.partial(provenance, device))
+            for v, key in (("dnw", _DNWSparse), ("random", _RandomSparse))}
     histories = {"dense": rounds[0].histories["ticket"], "ticket": rounds[-1].histories["ticket"],
-                 "dnw": History.from_json(dnw["history"])}
-    return SparseRun(histories, float(rounds[-1].weights_remaining), float(dnw["fraction_kept"]))
+                 **{v: History.from_json(m["history"]) for v, m in made.items()}}
+    return SparseRun(histories, float(rounds[-1].weights_remaining), float(made["dnw"]["fraction_kept"]),
+                     float(made["random"]["fraction_kept"]))
 
 
 def sparse_lottery_config(fraction_kept: float, rounds: int, **kw) -> "object":

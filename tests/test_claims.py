@@ -257,3 +257,12 @@ def test_a_known_non_reproduction_is_reported_and_must_stay_one():
         claims.assert_hold([held, (claim("E-2"), claims.Verdict(True, "now it holds"))], not_reproduced=["E-2"])
     with pytest.raises(ValueError, match="not checked here"):
         claims.assert_hold([held], not_reproduced=["E-9"])
+
+
+def test_a_cited_part_reports_and_never_decides():
+    with pytest.raises(ValueError, match="reports"):
+        claims.Part("x", True, "1 pp", kind="cited")
+    v = claims.combine([claims.Part("a", True, "+1 pp"), claims.Part("b", None, "−3 pp", kind="cited")])
+    assert v.holds is True
+    claim = claims.Claim("TOY-1", "toy", "s", "p", "t", "toy", lambda s, p: v)
+    assert "cited, reported only" in claims.table([claims.record(claim, v, "quick")])

@@ -138,8 +138,9 @@ def test_squared_hinge_is_the_l2_svm_loss():
 def test_lr_decays_once_per_epoch_in_every_group(mnist_small):
     cfg = train.TrainConfig(iterations=3 * (len(mnist_small.train) // 100), batch_size=100, optimizer="sgd",
                             momentum=0.0, lr=2.0, lr_final=0.5, eval_every=1000)
-    assert [train.lr_factor(cfg, e, 4) for e in (0, 2, 4)] == pytest.approx([1.0, 0.5, 0.25])
-    assert train.lr_factor(train.TrainConfig(), 3, 4) == 1.0
+    # one value per epoch (steps 0, 2·10 and 4·10 of 10-step epochs, 4 epochs)
+    assert [train.lr_factor(cfg, 10 * e, 10, 4) for e in (0, 2, 4)] == pytest.approx([1.0, 0.5, 0.25])
+    assert train.lr_factor(train.TrainConfig(), 3, 10, 4) == 1.0
     model = models.build("lenet_300_100", [0])
     groups = [{"params": list(model.layers[0].parameters()), "lr": 0.3}, {"params": list(model.layers[1:].parameters())}]
     seen = []
@@ -246,3 +247,141 @@ def test_a_checkpoint_of_another_run_is_refused_and_a_corrupt_one_set_aside(mnis
     with pytest.warns(UserWarning, match="unreadable"):
         h = train.train(_masked_pair([1, 2]), mnist_small, cfg, [1, 2], progress=False, checkpoint=ckpt)
     assert h.iterations[0] == 0 and (tmp_path / "c.pt.corrupt").exists()
+
+
+# --- the recipe's optional parts: a multistep learning-rate schedule and crop/flip augmentation ---------
+
+def test_recipe_fields_are_off_by_default_and_keep_every_config_hash():
+    from lotterylib.cache import config_hash, non_default_fields
+    # Hashes of configs made before the fields existed (computed with that code): unchanged.
+    assert config_hash(train.TrainConfig()) == "eed33831b6c88400"
+    assert config_hash(train.TrainConfig(iterations=400, batch_size=128, optimizer="sgd", lr=0.1, weight_decay=1e-3,
+                                         eval_every=200)) == "39c69bb7f29942fb"
+    assert not {"lr_milestones", "lr_gamma", "augment"} & set(non_default_fields(train.TrainConfig()))
+    cfg = train.TrainConfig(lr=0.1, lr_milestones=[80, 120], augment="crop_flip")
+    assert cfg.lr_milestones == (80, 120) and hash(cfg)  # a list becomes a hashable tuple
+    assert config_hash(cfg) != config_hash(train.TrainConfig(lr=0.1))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr_milestones=(120, 80)), "increasing"), (dict(lr_milestones=(0,)), "increasing"),
+    (dict(lr_milestones=(5, 5)), "increasing"), (dict(lr_gamma=0.0), "lr_gamma"), (dict(augment="flip"), "augment")])
+def test_bad_recipe_fields_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train.TrainConfig(**kwargs)
+
+
+def test_multistep_learning_rate_per_step():
+    cfg = train.TrainConfig(lr=0.1, lr_milestones=(3, 5), lr_gamma=0.1)
+    assert [round(cfg.lr_at(s), 12) for s in range(7)] == [0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    assert train.TrainConfig(lr=0.1).lr_at(10_000) == 0.1
+
+
+def test_the_engine_applies_the_schedule_at_its_milestones(mnist_small):
+    # Plain SGD: a step moves the weights by lr × gradient, so after the milestone (γ = 1e-6) they
+    # barely move, and before it they do.
+    cfg = train.TrainConfig(iterations=6, batch_size=20, optimizer="sgd", lr=0.1, momentum=0.0, eval_every=6,
+                            lr_milestones=(3,), lr_gamma=1e-6)
+    model = models.build("lenet_300_100", [0])
+    moves, last = [], [weightfn.stored(model.layers[0]).detach().clone()]
+
+    def after_step(m):
+        w = weightfn.stored(m.layers[0]).detach()
+        moves.append(float((w - last[0]).abs().max()))
+        last[0] = w.clone()
+
+    train.train(model, mnist_small, cfg, [0], progress=False, after_step=after_step)
+    assert min(moves[:3]) > 1e-4 and max(moves[3:]) < 1e-8, moves
+
+
+def _crop_flip_reference(images, draws, p=4):
+    """torchvision's RandomCrop(padding=p) then RandomHorizontalFlip, one image at a time."""
+    out = []
+    for img, (i, j, flip) in zip(images, draws.tolist()):
+        h, w = img.shape[-2:]
+        crop = torch.nn.functional.pad(img, (p, p, p, p))[:, i:i + h, j:j + w]
+        out.append(crop.flip(-1) if flip else crop)
+    return torch.stack(out)
+
+
+def test_crop_flip_is_a_padded_crop_then_a_flip():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 5, 3, 8, 6, generator=g)  # (runs, batch, C, H, W): a non-square image
+    draws = torch.cat([torch.randint(0, 9, (2, 5, 2), generator=g), torch.randint(0, 2, (2, 5, 1), generator=g)], -1)
+    out = train.crop_flip(x, draws)
+    ref = _crop_flip_reference(x.reshape(-1, 3, 8, 6), draws.reshape(-1, 3)).reshape(x.shape)
+    assert torch.equal(out, ref)
+    centre = torch.tensor([4, 4, 0]).expand(2, 5, 3)
+    assert torch.equal(train.crop_flip(x, centre), x)  # no shift, no flip: the image itself
+    assert torch.equal(train.crop_flip(x, centre + torch.tensor([0, 0, 1])), x.flip(-1))
+    corner = train.crop_flip(x, torch.zeros(2, 5, 3, dtype=torch.long))  # shifted down-right by 4: zeros enter
+    assert torch.all(corner[..., :4, :] == 0) and torch.equal(corner[..., 4:, 4:], x[..., :-4, :-4])
+    with pytest.raises(ValueError, match="draws"):
+        train.crop_flip(x, draws[:, :4])
+
+
+def test_crop_flip_draws_are_per_run_and_per_epoch():
+    both, alone = train.CropFlipOrder(7, 4, [11, 12]), train.CropFlipOrder(7, 4, [12])
+    e0 = both.epoch(0)
+    assert e0.shape == (2, 7, 4, 3) and torch.equal(e0[1], alone.epoch(0)[0])
+    assert int(e0[..., :2].min()) >= 0 and int(e0[..., :2].max()) <= 8 and set(e0[..., 2].unique().tolist()) <= {0, 1}
+    assert not torch.equal(e0[0], e0[1])
+    assert not torch.equal(both.epoch(1), e0) and torch.equal(both.epoch(1)[1], alone.epoch(1)[0])
+    with pytest.raises(ValueError, match="increasing"):
+        both.epoch(0)
+
+
+def _images(data):
+    """``data`` with its 784 features as (1, 28, 28) images."""
+    img = lambda s: Split(s.x.reshape(-1, 1, 28, 28), s.y)  # noqa: E731
+    return Dataset(data.name, img(data.train), img(data.val), img(data.test), 10, (1, 28, 28))
+
+
+class _Probe(torch.nn.Module):
+    """A population of linear classifiers on images that keeps the last training batch it was given."""
+
+    def __init__(self, runs):
+        super().__init__()
+        self.runs, self.fc, self.seen = runs, models.StackedLinear(runs, 784, 10), None
+
+    def forward(self, x):
+        if self.training:
+            self.seen = x.detach().clone()
+        return self.fc(x.flatten(-3) if x.dim() == 5 else x.flatten(1))
+
+
+def test_augmentation_is_seeded_per_run_and_applied_to_the_gathered_batch(mnist_small):
+    data = _images(mnist_small)
+    cfg = train.TrainConfig(iterations=3, batch_size=20, eval_every=3, augment="crop_flip")
+    both, alone, plain = _Probe(2), _Probe(1), _Probe(1)
+    train.train(both, data, cfg, [11, 12], progress=False)
+    train.train(alone, data, cfg, [12], progress=False)
+    train.train(plain, data, train.TrainConfig(iterations=3, batch_size=20, eval_every=3), [12], progress=False)
+    assert torch.equal(both.seen[1], alone.seen[0])  # run 1 of the population is augmented as it is alone
+    assert not torch.equal(alone.seen, plain.seen)  # the same images, cropped and flipped
+    draws = train.CropFlipOrder(len(data.train) // 20, 20, [derive(12, "augment")]).epoch(0)[:, 2]
+    assert torch.equal(alone.seen, train.crop_flip(plain.seen, draws))
+    with pytest.raises(ValueError, match="image inputs"):
+        train.train(models.build("lenet_300_100", [0]), mnist_small, cfg, [0], progress=False)
+
+
+def test_a_run_with_schedule_and_augmentation_resumes_exactly(mnist_small, tmp_path):
+    # Checkpoint at step 100, interruption at 130, the milestone at 120 in between: the resumed run
+    # must restore the rate of its step and redraw the same crops.
+    data = _images(mnist_small)
+    cfg = train.TrainConfig(iterations=250, batch_size=20, eval_every=50, optimizer="sgd", lr=0.05,
+                            lr_milestones=(120, 200), augment="crop_flip")
+    seeds = [3, 4]
+    build = lambda: models.ConvNet(2, [4, 4], fc=(16,), in_channels=1, image_size=28).reset_parameters(seeds)  # noqa: E731
+    whole = build()
+    ref = train.train(whole, data, cfg, seeds, progress=False, after_step=lambda m: None)
+    ckpt = tmp_path / "c.pt"
+    with pytest.raises(_Interrupt):
+        train.train(build(), data, cfg, seeds, progress=False, after_step=_stop_after(130), checkpoint=ckpt,
+                    checkpoint_every_s=0)
+    fresh = build()
+    got = train.train(fresh, data, cfg, seeds, progress=False, after_step=lambda m: None, checkpoint=ckpt,
+                      checkpoint_every_s=0)
+    np.testing.assert_array_equal(got.val_loss, ref.val_loss)
+    for a, b in zip(fresh.state_dict().values(), whole.state_dict().values()):
+        assert torch.equal(a, b)

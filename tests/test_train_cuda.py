@@ -77,3 +77,26 @@ def test_graph_run_resumes_from_a_checkpoint(mnist_small, tmp_path, monkeypatch)
     for name, layer in fresh.prunable().items():
         torch.testing.assert_close(weightfn.stored(layer).cpu(), weightfn.stored(whole.prunable()[name]).cpu(),
                                    atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_graph_follows_the_schedule_and_augments_like_eager_steps(mnist_small, optimizer):
+    """A milestone drops the captured step (it holds the old rate) and captures it again; crops and
+    flips are read from the epoch's draws on the device, as eager steps read them."""
+    from lotterylib.data import Dataset, Split
+    img = lambda s: Split(s.x.reshape(-1, 1, 28, 28), s.y)  # noqa: E731
+    data = Dataset("mnist", img(mnist_small.train), img(mnist_small.val), img(mnist_small.test), 10, (1, 28, 28))
+    seeds = [3, 4]
+    cfg = train.TrainConfig(iterations=150, batch_size=40, eval_every=50, optimizer=optimizer,
+                            lr=0.05 if optimizer == "sgd" else 1e-3, lr_milestones=(60, 110), augment="crop_flip")
+    out = []
+    for graph in (False, True):
+        model = models.ConvNet(2, [8, 8], fc=(32,), in_channels=1, image_size=28).reset_parameters(seeds)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            h = train.train(model, data, cfg, seeds, device="cuda", graph=graph, progress=False)
+        out.append((h, {k: weightfn.stored(l).detach().cpu() for k, l in model.prunable().items()}))
+    (h_eager, w_eager), (h_graph, w_graph) = out
+    for k in w_eager:
+        torch.testing.assert_close(w_graph[k], w_eager[k], atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(h_graph.val_loss, h_eager.val_loss, rtol=1e-4, atol=1e-5)

@@ -26,12 +26,22 @@ class Part:
 
     ``counts``: False for a statement this profile measures but leaves to another (the quick profile's
     sizes cannot decide it): it is shown, undecided, and does not enter the claim's verdict.
+    ``kind`` as a claim's (:data:`KINDS`): only parts of an asserted kind (empirical, invariant) decide
+    the claim; a ``cited`` part reports a measurement next to a number the paper states at another
+    scale (e.g. ImageNet) without deciding anything (its ``holds`` is None).
     """
 
     label: str
     holds: bool | None
     measured: str
     counts: bool = True
+    kind: str = "empirical"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"part {self.label!r}: unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.kind not in ASSERTED and self.holds is not None:
+            raise ValueError(f"part {self.label!r}: a {self.kind} part reports, it cannot hold or fail")
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,9 @@ class Verdict:
 
 def combine(parts: Sequence[Part], value: float | None = None, note: str = "") -> Verdict:
     """A claim's verdict from its parts that count: False if any fails, None if any is undecided (or
-    none counts), else True."""
-    marks = [p.holds for p in parts if p.counts]
+    none counts), else True. Parts that only report (kind ``cited`` or ``timing``) or that this profile
+    leaves to another (``counts=False``) are shown and do not count."""
+    marks = [p.holds for p in parts if p.counts and p.kind in ASSERTED]
     holds = False if False in marks else None if (None in marks or not marks) else True
     measured = "; ".join(f"{p.label}: {p.measured}" for p in parts)
     return Verdict(holds, measured, value, note, tuple(parts))
@@ -308,7 +319,8 @@ def record(claim: Claim, verdict: Verdict, profile: str, seed: int | None = None
     return {"id": claim.id, "kind": claim.kind, "paper": claim.paper, "statement": claim.statement,
             "paper_value": claim.paper_value, "tolerance": claim.tolerance, "measured": verdict.measured,
             "value": verdict.value, "holds": verdict.holds, "note": verdict.note, "profile": profile, "seed": seed,
-            "parts": [{"label": p.label, "holds": p.holds, "measured": p.measured} for p in verdict.parts]}
+            "parts": [{"label": p.label, "holds": p.holds, "measured": p.measured, "kind": p.kind}
+                      for p in verdict.parts]}
 
 
 def tally(records: list[dict]) -> str:
@@ -357,7 +369,9 @@ def table(records: list[dict], width: int = 100) -> str:
         parts = r.get("parts") or []
         if parts:
             for part in parts:
-                lines += wrap(part["label"], f"{part['measured']} — {mark(part['holds'])}")
+                kind = part.get("kind", "empirical")
+                verdict = mark(part["holds"]) if kind in ASSERTED else f"{kind}, reported only"
+                lines += wrap(part["label"], f"{part['measured']} — {verdict}")
         elif r["measured"] not in ("", "—"):
             lines += wrap("measured", r["measured"])
         lines += wrap("rule", r["tolerance"])
