@@ -97,8 +97,9 @@ def kernel_summary(profile: str, seed: int = 0) -> dict:
         got = bitpack.xnor_matmul(bitpack.pack_signs(a), bitpack.pack_signs(b), k)
         exact.append({"shape": [m, k, n], "exact": bool(np.array_equal(got, ref))})
     rec, sweep = bench.record(BENCH), bench.record(BENCH_SWEEP)
-    timing = None if rec is None else {**rec["details"], "machine": rec.get("machine"), "date": rec.get("date"),
-                                       "made": bench.made(rec)}
+    # A record made before the bench kept the measurement's details cannot fill the chapter: none.
+    timing = None if rec is None or "details" not in rec else {**rec["details"], "machine": rec.get("machine"),
+                                                                "date": rec.get("date"), "made": bench.made(rec)}
     return {"exact": exact, "bench": timing, "sweep": sweep["sweep"] if sweep else []}
 
 
