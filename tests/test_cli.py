@@ -245,11 +245,11 @@ def test_lt_claims_hold_for_another_seed(tmp_path, data_root):
               env={"LOTTERYLIB_DATA": str(data_root), "LOTTERYLIB_CACHE": str(tmp_path / "cache")})
     assert res.returncode == 0, res.stdout + res.stderr
     records = json.loads(out.read_text())
-    assert {r["id"] for r in records} == {f"LT-{i}" for i in range(1, 9)}
+    assert {r["id"] for r in records} == {f"LT-{i}" for i in (*range(1, 9), 11, 12)}
     for r in records:
         assert {"id", "holds", "measured", "profile", "seed"} <= set(r)
         assert r["profile"] == "quick" and r["seed"] == 1
-    assert [r["id"] for r in records if r["holds"] is None] == ["LT-2", "LT-6", "LT-7", "LT-8"]  # full / CIFAR only
+    assert [r["id"] for r in records if r["holds"] is None] == ["LT-2", "LT-12", "LT-6", "LT-7", "LT-8"]  # full only
     assert all(r["holds"] for r in records if r["holds"] is not None)
 
 
