@@ -6,7 +6,9 @@ Scanned: every markdown cell of every chapter, after removing what cannot hold a
 glue references, inline code and code blocks, URLs and link targets, citation roles. Then each number
 must be (a) in a registered claim's text (the papers' values, statements and rules), (b) a year, a
 section/figure/table/equation/chapter number or part of a name (LeNet-300-100, Conv-2, W1A2, arXiv
-ids), or (c) in :data:`CONSTANTS`, with the reason it is not a measurement.
+ids), or (c) a constant, with the reason it is not a measurement: :data:`CONSTANTS` for every chapter,
+and the chapter's own in its notebook metadata, ``{"lotterylib": {"prose_constants": {"59": "the quick
+profile's rate pruned per round"}}}`` (the settings of its profiles, architecture sizes, definitions).
 """
 
 from __future__ import annotations
@@ -22,15 +24,13 @@ from lotterylib import claims
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-#: Numbers that are not measurements, by chapter ("*": every chapter): settings of the profiles,
-#: architecture sizes, definitions. Each entry says why it may be typed.
-CONSTANTS: dict[str, dict[str, str]] = {
-    "*": {
-        "0": "a definition (zero weights, index 0)", "1": "a count or a definition", "2": "a count or a definition",
-        "10": "MNIST's and CIFAR-10's ten classes / chance level 10 %", "100": "per cent",
-        "784": "MNIST's 28 × 28 inputs", "28": "MNIST's image side", "60": "the LT paper's batch size",
-        "50,000": "the LT paper's iterations per round (full profile)", "1,000": "the quick profile's iterations per round",
-    },
+#: Numbers that are not measurements in every chapter; each says why it may be typed. A chapter's own
+#: constants are in its notebook's metadata (see the module doc).
+CONSTANTS: dict[str, str] = {
+    "0": "a definition (zero weights, index 0)", "1": "a count or a definition", "2": "a count or a definition",
+    "10": "MNIST's and CIFAR-10's ten classes / chance level 10 %", "100": "per cent",
+    "784": "MNIST's 28 × 28 inputs", "28": "MNIST's image side", "60": "the LT paper's batch size",
+    "50,000": "the LT paper's iterations per round (full profile)", "1,000": "the quick profile's iterations per round",
 }
 
 NUMBER = re.compile(r"(?<![\w.\-/×^_{])[−+-]?\d[\d,]*(?:\.\d+)?(?![\w\-/])")
@@ -68,7 +68,8 @@ def typed_numbers(markdown: str) -> list[str]:
 
 
 def offending(nb: dict, chapter: str, paper: set[str]) -> list[tuple[int, str, str]]:
-    allowed = set(paper) | set(CONSTANTS.get("*", {})) | set(CONSTANTS.get(chapter, {}))
+    own = nb.get("metadata", {}).get("lotterylib", {}).get("prose_constants", {})
+    allowed = set(paper) | set(CONSTANTS) | {_norm(k) for k in own}
     out = []
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "markdown":
