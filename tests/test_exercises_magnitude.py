@@ -1,6 +1,15 @@
-"""The checkers of chapter 01's exercises pass the worked solutions and fail the stub and typical mistakes."""
+"""The checkers of chapter 01's exercises pass the chapter's worked solutions and fail the stub and typical mistakes.
+
+The solutions are read from the chapter itself (the functions its ``hide-cell`` cells and its exercise
+solutions define), so what is tested here is what the reader is shown.
+"""
 
 from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,77 +17,41 @@ import torch.nn.functional as F
 
 from lotterylib.exercises import magnitude, stub
 
-
-# --- worked solutions (the chapter's hidden cells hold the same code) ---------------------------------
-
-def keep_largest(scores, n_keep):
-    order = torch.sort(scores, descending=True, stable=True).indices  # ties: the earlier index wins
-    mask = torch.zeros_like(scores)
-    mask[order[:n_keep]] = 1.0
-    return mask
+CHAPTER = Path(__file__).resolve().parents[1] / "notebooks" / "01_magnitude_pruning.ipynb"
 
 
-def magnitude_mask(weights, fraction_kept, global_=False):
-    if not global_:
-        return {name: keep_largest(w.abs().flatten(), w.numel() - round((1 - fraction_kept) * w.numel())).reshape(w.shape)
-                for name, w in weights.items()}
-    flat = torch.cat([w.abs().flatten() for w in weights.values()])
-    kept = keep_largest(flat, flat.numel() - round((1 - fraction_kept) * flat.numel()))
-    out, start = {}, 0
-    for name, w in weights.items():
-        out[name] = kept[start:start + w.numel()].reshape(w.shape)
-        start += w.numel()
-    return out
+def _chapter_solutions() -> dict:
+    """The functions defined by the chapter's hidden solution cells and by the code of its exercise solutions."""
+    namespace = {"torch": torch, "F": F}
+    for cell in json.loads(CHAPTER.read_text())["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and "hide-cell" in cell["metadata"].get("tags", []):
+            blocks = [source]
+        elif cell["cell_type"] == "markdown":
+            blocks = re.findall(r"```python\n(.*?)```", source, re.S)
+        else:
+            continue
+        for block in blocks:
+            tree = ast.parse(block)
+            tree.body = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+            exec(compile(tree, CHAPTER.name, "exec"), namespace)
+    return namespace
 
 
-def per_layer_mask(weights, kept):
-    return {name: magnitude_mask({name: w}, kept[name])[name] for name, w in weights.items()}
+SOLUTIONS = _chapter_solutions()
+magnitude_mask, keep_largest = SOLUTIONS["magnitude_mask"], SOLUTIONS["keep_largest"]
+per_layer_mask, retrain_pruned = SOLUTIONS["per_layer_mask"], SOLUTIONS["retrain_pruned"]
 
 
-def retrain_pruned(net, mask, batches, lr):
-    params = dict(net.named_parameters())
-    with torch.no_grad():
-        for name, m in mask.items():
-            params[name].mul_(m)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for x, y in batches:
-        opt.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        opt.step()
-        with torch.no_grad():
-            for name, m in mask.items():
-                params[name].mul_(m)
-    return net
+# --- typical mistakes of the magnitude mask ------------------------------------------------------------
 
+def n_kept(n, fraction_kept):
+    return n - round((1 - fraction_kept) * n)
 
-def retrain_masking_gradients(net, mask, batches, lr):
-    """The other correct loop: prune once, then mask the gradients (Adam then never moves a pruned weight)."""
-    params = dict(net.named_parameters())
-    with torch.no_grad():
-        for name, m in mask.items():
-            params[name].mul_(m)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for x, y in batches:
-        opt.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        for name, m in mask.items():
-            params[name].grad.mul_(m)
-        opt.step()
-    return net
-
-
-# --- typical mistakes ----------------------------------------------------------------------------------
 
 def keeps_smallest(weights, fraction_kept, global_=False):
-    return {k: keep_smallest(w, fraction_kept) for k, w in weights.items()}
-
-
-def keep_smallest(w, fraction_kept):
-    n_keep = w.numel() - round((1 - fraction_kept) * w.numel())
-    order = torch.sort(w.abs().flatten(), stable=True).indices
-    mask = torch.zeros(w.numel())
-    mask[order[:n_keep]] = 1.0
-    return mask.reshape(w.shape)
+    return {k: 1 - keep_largest(w.abs().flatten(), w.numel() - n_kept(w.numel(), fraction_kept)).reshape(w.shape)
+            for k, w in weights.items()}
 
 
 def always_global(weights, fraction_kept, global_=False):
@@ -90,34 +63,22 @@ def always_layerwise(weights, fraction_kept, global_=False):
 
 
 def floor_counts(weights, fraction_kept, global_=False):
-    def one(w):
-        return keep_largest(w.abs().flatten(), int(fraction_kept * w.numel())).reshape(w.shape)
-    if global_:
-        flat = torch.cat([w.flatten() for w in weights.values()])
-        kept, out, start = one(flat), {}, 0
-        for name, w in weights.items():
-            out[name] = kept[start:start + w.numel()].reshape(w.shape)
-            start += w.numel()
-        return out
-    return {name: one(w) for name, w in weights.items()}
+    """int(f·n) kept instead of the library's n − round((1 − f)·n)."""
+    return {k: keep_largest(w.abs().flatten(), int(fraction_kept * w.numel())).reshape(w.shape) for k, w in weights.items()}
 
 
 def signed(weights, fraction_kept, global_=False):
     """Ranks by w instead of |w|: keeps the most positive weights."""
-    return {k: keep_largest(w.flatten(), w.numel() - round((1 - fraction_kept) * w.numel())).reshape(w.shape)
-            for k, w in weights.items()}
+    return {k: keep_largest(w.flatten(), n_kept(w.numel(), fraction_kept)).reshape(w.shape) for k, w in weights.items()}
 
 
 def threshold_with_ties(weights, fraction_kept, global_=False):
-    """A quantile threshold, |w| ≥ t: with tied magnitudes it keeps more than the count."""
+    """Keeps |w| above the k-th smallest: with tied magnitudes that keeps fewer than the count."""
     def one(w, n_prune):
         if n_prune == 0:
             return torch.ones_like(w)
-        t = w.abs().flatten().kthvalue(n_prune).values
-        return (w.abs() > t).float() if n_prune < w.numel() else torch.zeros_like(w)
-    if global_:
-        return magnitude_mask(weights, fraction_kept, True)
-    return {k: one(w, round((1 - fraction_kept) * w.numel())) for k, w in weights.items()}
+        return (w.abs() > w.abs().flatten().kthvalue(n_prune).values).float()
+    return {k: one(w, w.numel() - n_kept(w.numel(), fraction_kept)) for k, w in weights.items()}
 
 
 def random_ties(weights, fraction_kept, global_=False):
@@ -125,9 +86,8 @@ def random_ties(weights, fraction_kept, global_=False):
     out = {}
     for k, w in weights.items():
         perm = torch.randperm(w.numel())
-        m = keep_largest(w.abs().flatten()[perm], w.numel() - round((1 - fraction_kept) * w.numel()))
-        flat = torch.empty_like(m)
-        flat[perm] = m
+        flat = torch.empty(w.numel())
+        flat[perm] = keep_largest(w.abs().flatten()[perm], n_kept(w.numel(), fraction_kept))
         out[k] = flat.reshape(w.shape)
     return out
 
@@ -137,59 +97,36 @@ def per_layer_global(weights, kept):
     return magnitude_mask(weights, sum(kept.values()) / len(kept), global_=True)
 
 
-def never_remasks(net, mask, batches, lr):
-    """Prunes once, then trains freely: Adam revives the pruned weights."""
-    params = dict(net.named_parameters())
-    with torch.no_grad():
-        for name, m in mask.items():
-            params[name].mul_(m)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for x, y in batches:
-        opt.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        opt.step()
-    return net
+# --- loops: the other correct one and typical mistakes --------------------------------------------------
 
+def loop(prune_first=True, remask=True, mask_gradients=False, zero_grad=True, reinitialise=False, give_back=True):
+    """A prune-then-retrain loop with each step switchable (the correct loop: the defaults)."""
+    def retrain(net, mask, batches, lr):
+        if reinitialise:
+            for module in net.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        params = dict(net.named_parameters())
 
-def masks_gradients_only(net, mask, batches, lr):
-    """Masks the gradients but never zeroes the pruned weights: nothing is actually pruned."""
-    params = dict(net.named_parameters())
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for x, y in batches:
-        opt.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        for name, m in mask.items():
-            params[name].grad.mul_(m)
-        opt.step()
-    return net
-
-
-def no_zero_grad(net, mask, batches, lr):
-    """Forgets optimizer.zero_grad(): the gradients of all earlier batches pile up."""
-    params = dict(net.named_parameters())
-    with torch.no_grad():
-        for name, m in mask.items():
-            params[name].mul_(m)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for x, y in batches:
-        F.cross_entropy(net(x), y).backward()
-        opt.step()
-        with torch.no_grad():
-            for name, m in mask.items():
-                params[name].mul_(m)
-    return net
-
-
-def reinitialises(net, mask, batches, lr):
-    """Starts the kept weights afresh (a random reinitialisation) instead of from their trained values."""
-    for module in net.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-    return retrain_pruned(net, mask, batches, lr)
-
-
-def forgets_to_return(net, mask, batches, lr):
-    retrain_pruned(net, mask, batches, lr)
+        def apply_mask():
+            with torch.no_grad():
+                for name, m in mask.items():
+                    params[name].mul_(m)
+        if prune_first:
+            apply_mask()
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        for x, y in batches:
+            if zero_grad:
+                optimizer.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            if mask_gradients:
+                for name, m in mask.items():
+                    params[name].grad.mul_(m)
+            optimizer.step()
+            if remask:
+                apply_mask()
+        return net if give_back else None
+    return retrain
 
 
 # --- the checks ----------------------------------------------------------------------------------------
@@ -215,28 +152,29 @@ def test_the_magnitude_mask_checker_fails_typical_mistakes(mistake, hint):
     assert any(hint in f for f in report.failures), report.failures
 
 
-def test_the_per_layer_checker():
+def test_the_per_layer_checker_passes_the_solution_and_fails_the_stub_and_mistakes():
     assert magnitude.check_per_layer_mask(per_layer_mask, show=False)
     assert not magnitude.check_per_layer_mask(stub, show=False)
     report = magnitude.check_per_layer_mask(per_layer_global, show=False)
-    assert not report and any("keeps" in f for f in report.failures)
-    report = magnitude.check_per_layer_mask(lambda w, kept: keeps_smallest(w, 0.5), show=False)
+    assert not report and any("its own fraction" in f for f in report.failures), report.failures
+    report = magnitude.check_per_layer_mask(lambda weights, kept: keeps_smallest(weights, 0.5), show=False)
     assert not report
 
 
 def test_the_retraining_checker_passes_both_correct_loops_and_fails_the_stub():
     assert magnitude.check_retrain_loop(retrain_pruned, show=False)
-    assert magnitude.check_retrain_loop(retrain_masking_gradients, show=False)
+    assert magnitude.check_retrain_loop(loop(), show=False)
+    assert magnitude.check_retrain_loop(loop(remask=False, mask_gradients=True), show=False)  # masked gradients
     report = magnitude.check_retrain_loop(stub, show=False)
     assert not report and "not implemented yet" in report.failures[0]
 
 
 @pytest.mark.parametrize("mistake,hint", [
-    (never_remasks, "no longer zero"),
-    (masks_gradients_only, "zero the pruned weights before training"),
-    (no_zero_grad, "zero the gradients"),
-    (reinitialises, "start from the trained"),
-    (forgets_to_return, "return the retrained net"),
+    (loop(remask=False), "no longer zero"),                                           # Adam revives them
+    (loop(prune_first=False, remask=False, mask_gradients=True), "zero the pruned weights before training"),
+    (loop(zero_grad=False), "zero the gradients"),
+    (loop(reinitialise=True), "start from the trained"),
+    (loop(give_back=False), "return the retrained net"),
 ])
 def test_the_retraining_checker_fails_typical_mistakes(mistake, hint):
     report = magnitude.check_retrain_loop(mistake, show=False)

@@ -57,7 +57,11 @@ def _called(fn: Callable[..., Any], weights: Mapping[str, Tensor], *args: Any, *
     return {k: out[k] != 0 for k in weights}
 
 
-def _compare(got: Mapping[str, Tensor], want: Mapping[str, Tensor], weights: Mapping[str, Tensor], what: str) -> None:
+COUNT_HINT = "count as the library does: a layer of n weights (all the weights, for global) loses round((1 − fraction_kept)·n)"
+
+
+def _compare(got: Mapping[str, Tensor], want: Mapping[str, Tensor], weights: Mapping[str, Tensor], what: str,
+             count_hint: str = COUNT_HINT) -> None:
     """Equal masks, or an AssertionError whose hint names the likely mistake."""
     for k in want:
         n_got, n_want = int(got[k].sum()), int(want[k].sum())
@@ -66,7 +70,7 @@ def _compare(got: Mapping[str, Tensor], want: Mapping[str, Tensor], weights: Map
             hint = ("the total is right but it is split differently between the layers: "
                     + ("one threshold over all the layers' |w| together" if "global" in what
                        else "keep the fraction in EACH layer, not under one threshold for the whole net")) if kept_all else \
-                "count as the library does: a layer of n weights (all the weights, for global) loses round((1 − fraction_kept)·n)"
+                count_hint
             raise AssertionError(f"{what}: layer {k} keeps {n_got} weights, expected {n_want}; {hint}")
         if not torch.equal(got[k], want[k]):
             w = weights[k].abs()
@@ -183,7 +187,8 @@ def check_per_layer_mask(fn: Callable[..., dict[str, Tensor]], show: bool = True
     against :func:`lotterylib.masks.magnitude` with per-layer rates (Han et al.'s masks)."""
     def same(kept: dict[str, float], seed: int, what: str) -> None:
         w = _random_layers(seed)
-        _compare(_called(fn, w, kept), _library_mask(w, 1.0, kept=kept), w, what)
+        _compare(_called(fn, w, kept), _library_mask(w, 1.0, kept=kept), w, what,
+                 "each layer keeps its own fraction: a layer of n weights loses round((1 − kept[layer])·n)")
 
     def tied(fn_):
         w = _tied_layers(3)
