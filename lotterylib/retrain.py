@@ -44,6 +44,12 @@ class Retraining:
         masks.han_rates(self.scale)  # checks the scale
 
 
+def data_seeds(key: Retraining) -> list[int]:
+    """The seeds of the retraining's minibatch order, one per net: with :func:`lotterylib.train.batch_indices`
+    they give the batches :func:`retrain` trains each net on (a chapter's plain loop can train on the same)."""
+    return [derive(s, "han-finetune") for s in key.lottery.seeds]
+
+
 def retrain(key: Retraining, data: Dataset, *, cache: ResultCache | None = None, device: str | torch.device = "cpu",
             progress: bool = True) -> dict:
     """Run (or load) ``key``: the JSON summary — fraction kept, per-seed test accuracy before and after,
@@ -61,7 +67,7 @@ def retrain(key: Retraining, data: Dataset, *, cache: ResultCache | None = None,
         model = models.build(key.lottery.model, list(key.lottery.seeds))
         models.set_weights(model, final, trained["bias"])
         masks.attach_masks(model, mask)
-        hist = train(model, data, key.train, [derive(s, "han-finetune") for s in key.lottery.seeds], device=device,
+        hist = train(model, data, key.train, data_seeds(key), device=device,
                      progress=("retrain" if key.masks == "han" else "train on, unpruned") if progress else False)
         result = {"weights_remaining": float(masks.weights_remaining(mask).mean()),
                   "pruned_test_acc": hist.test_acc[:, 0].tolist(), "finetuned_test_acc": hist.test_acc[:, -1].tolist(),

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from lotterylib import claims
 from lotterylib.claims import lt
@@ -244,6 +245,22 @@ def test_han1_compares_with_a_dense_net_trained_as_long(kwargs, holds):
     if kwargs == {"control": 0.99}:  # the loss against the control is decided in full only
         quick = han.check_han1(_han(**kwargs), "quick")
         assert quick.holds is True and "undecided in quick" in quick.measured
+
+
+def test_tails_and_centre_masks_zero_as_many_weights_at_either_end():
+    from lotterylib.claims import han
+    g = torch.Generator().manual_seed(0)
+    final = {"a": torch.randn(2, 30, 20, generator=g), "b": torch.randn(2, 5, 30, generator=g) * 3}
+    for f in (0.01, 0.1, 0.5):
+        tails, centre = (han.tails_or_centre_mask(final, f, where) for where in ("tails", "centre"))
+        for k, w in final.items():
+            for run in range(2):
+                a, t, c = w[run].abs(), tails[k][run] > 0, centre[k][run] > 0
+                assert int((~t).sum()) == int((~c).sum()) == round(f * a.numel())
+                if (~t).any():  # the tails zero the largest |w|, the centre the smallest
+                    assert a[~t].min() >= a[t].max() and a[~c].max() <= a[c].min()
+    with pytest.raises(ValueError, match="tails"):
+        han.tails_or_centre_mask(final, 0.1, "middle")
 
 
 def test_a_known_non_reproduction_is_reported_and_must_stay_one():
