@@ -211,33 +211,31 @@ def masked_training_step(model, masks, optimizer, loss):
             params[name].mul_(m)
 
 
-def _grads_only(model, masks, optimizer, loss):
-    params = dict(model.named_parameters())
-    optimizer.zero_grad()
-    loss.backward()
-    for name, m in masks.items():
-        params[name].grad.mul_(m)
-    optimizer.step()
+def _step_variant(mask_grads=True, remask_before=False, remask_after=True, invert=False):
+    """A training step with one thing changed: a typical mistake."""
+    def step(model, masks, optimizer, loss):
+        params = dict(model.named_parameters())
+        chosen = {k: 1 - m for k, m in masks.items()} if invert else masks
+        optimizer.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for name, m in chosen.items():
+                if mask_grads:
+                    params[name].grad.mul_(m)
+                if remask_before:
+                    params[name].mul_(m)
+        optimizer.step()
+        if remask_after:
+            with torch.no_grad():
+                for name, m in chosen.items():
+                    params[name].mul_(m)
+    return step
 
 
-def _remask_before_step(model, masks, optimizer, loss):
-    params = dict(model.named_parameters())
-    optimizer.zero_grad()
-    loss.backward()
-    with torch.no_grad():
-        for name, m in masks.items():
-            params[name].mul_(m)
-    optimizer.step()
-
-
-def _inverted(model, masks, optimizer, loss):
-    masked_training_step(model, {k: 1 - m for k, m in masks.items()}, optimizer, loss)
-
-
-def _plain(model, masks, optimizer, loss):
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+_plain = _step_variant(mask_grads=False, remask_after=False)
+_grads_only = _step_variant(remask_after=False)
+_remask_before_step = _step_variant(mask_grads=False, remask_before=True, remask_after=False)
+_inverted = _step_variant(invert=True)
 
 
 def test_masked_step_checker_passes_the_solution_and_fails_the_stub():
