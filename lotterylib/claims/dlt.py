@@ -1,12 +1,17 @@
-"""Deconstructing Lottery Tickets (Zhou, Lan, Liu & Yosinski, NeurIPS 2019): claims DLT-1 … DLT-8.
+"""Deconstructing Lottery Tickets (Zhou, Lan, Liu & Yosinski, NeurIPS 2019): claims DLT-1 … DLT-10.
 
-One experiment, ``dlt``, on LeNet-300-100 / MNIST; profiles share the code path and differ in sizes:
+Two experiments on LeNet-300-100 / MNIST: ``dlt`` (DLT-1 … DLT-8; mask-0/mask-1 variants as branches off
+the large_final trunk, this book's protocol) and ``dlt_chains`` (DLT-9, DLT-10; each variant its own
+chain of pruning rounds, the authors' protocol; full profile only). Profiles share the code path and
+differ in sizes:
 
-* ``quick`` (CPU, a few minutes): ONE seed per experiment seed, 1,000 iterations per round, 59 % of
-  hidden and 29.5 % of output weights pruned per round, 3 rounds (Pm 100 → 41 → 17 → 7.0 %), six
-  criteria in IMP (all eleven in the supermask sweep), every mask-1 variant and two mask-0 variants
-  branched off the large_final ticket at Pm 7 %; learned supermask 1,500 SGD steps (lr 100, Zhou's
-  recipe), edge-popup 1,000 Adam steps.
+* ``quick`` (CPU, a few minutes): three seeds, 1,000 iterations per round (evaluated every 500), 59 %
+  of hidden and 29.5 % of output weights pruned per round, 3 rounds (Pm 100 → 41 → 17 → 7.0 %), five
+  criteria in IMP (DLT-1's: large_final, magnitude_increase, movement, random, small_final; all
+  eleven in the untrained-accuracy sweep, on 2,000 test images), every mask-1 variant and three
+  mask-0 variants branched off the large_final ticket at Pm 7 %; learned supermasks 1,000 SGD steps
+  (lr 100, Zhou's recipe), edge-popup 1,000 Adam steps. Parts about fully trained networks are shown
+  and left to full (``Part.counts=False``).
 * ``full`` (the paper's settings): 3 seeds, 50,000 iterations, 20 % / 10 % per round, 15 rounds
   (Pm 3.6 %), all eleven criteria, all variants branched at Pm 21 % and 7 %; learned supermasks
   50,000 steps. With the full CIFAR-10 on disk, also Conv-2/4/6 supermasks (DLT-4 … DLT-7's CIFAR
