@@ -9,6 +9,13 @@ STAMP := $(VENV)/.installed
 export LOTTERYLIB_DATA ?= $(abspath ../shared/data)
 export PYTHONHASHSEED := 0
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# The order chapters start in `make book`: longest first (quick profile, empty cache), so two workers
+# finish together instead of one long chapter running alone at the end; any chapter not listed
+# (a new one) follows in name order.
+LONGEST_FIRST := 03_deconstructing_tickets 05_binary_networks 07_comparison 06_neural_wirings 04_net_trim \
+  08_structure 02_lottery_ticket 01_magnitude_pruning
+BOOK_ORDER := $(filter $(NOTEBOOKS),$(LONGEST_FIRST:%=notebooks/%.ipynb)) \
+  $(filter-out $(LONGEST_FIRST:%=notebooks/%.ipynb),$(NOTEBOOKS))
 VENDOR := book/_vendor
 BOOK_CACHE ?= $(abspath .cache/lotterylib)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -82,7 +89,7 @@ CODE_SALT = $$($(PY) -c "from lotterylib.provenance import source_digest; print(
 book: $(STAMP) $(VENDOR)/.done
 	rm -rf book/notebooks book/_build && mkdir -p book/notebooks
 	export LOTTERYLIB_CACHE_SALT=$(CODE_SALT) && \
-	printf '%s\n' $(NOTEBOOKS) | OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick TQDM_DISABLE=1 \
+	printf '%s\n' $(BOOK_ORDER) | OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick TQDM_DISABLE=1 \
 	  xargs -P 2 -I{} sh -c 'echo "executing {}"; $(PY) -m papermill --log-level ERROR --cwd notebooks "{}" "book/{}" || exit 255' && \
 	LOTTERYLIB_CACHE=$(BOOK_CACHE) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
 	$(VENV)/bin/jupyter-book build book -W -n --keep-going
