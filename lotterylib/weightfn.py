@@ -80,7 +80,22 @@ def ste_sign(x: Tensor) -> Tensor:
     (:func:`lotterylib.binary.binarize_activations`): :func:`straight_through` with the surrogate
     :func:`clipped_identity`. Same shape and dtype as ``x``.
     """
-    return straight_through(torch.where(x.detach() >= 0, 1.0, -1.0).to(x.dtype), clipped_identity(x))
+    return _SignClippedIdentity.apply(x)
+
+
+class _SignClippedIdentity(torch.autograd.Function):
+    """:func:`ste_sign` in one node: ``straight_through(sign(x), clipped_identity(x))`` made of two
+    element-wise passes instead of six (binary nets binarise every activation, so it is a hot path)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1.0).to(grad.dtype)
 
 
 class RunGenerators(nn.Module):

@@ -166,3 +166,17 @@ def test_ste_sign_is_the_shared_binarisation():
     assert y.tolist() == torch.where(AT_THE_EDGE >= 0, 1.0, -1.0).tolist()
     y.sum().backward()
     assert x.grad.tolist() == PASSED
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ste_sign_is_straight_through_of_sign_and_clipped_identity(dtype):
+    # ste_sign is one fused node for speed; it must equal the composition its docstring names
+    x = torch.cat([AT_THE_EDGE.to(dtype), torch.randn(500, generator=torch.Generator().manual_seed(0), dtype=dtype) * 2])
+    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    fused = x.clone().requires_grad_()
+    composed = x.clone().requires_grad_()
+    a = weightfn.ste_sign(fused)
+    b = weightfn.straight_through(torch.where(composed.detach() >= 0, 1.0, -1.0).to(dtype), weightfn.clipped_identity(composed))
+    a.backward(grad)
+    b.backward(grad)
+    assert a.dtype == dtype and torch.equal(a, b) and torch.equal(fused.grad, composed.grad)
