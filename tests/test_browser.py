@@ -3,14 +3,16 @@
 Needs ``make book`` first (``make test`` does it) and ``/usr/bin/chromium`` (the Makefile installs
 Debian's when missing). Every page of ``book/_build/html`` is served from a localhost port and checked:
 no console errors, no request to another host, every figure loaded, the math typeset by the book's own
-MathJax, the "Run this chapter" box on chapters, and each static slider/dropdown redrawing its figure.
-The offline search page is checked too, and one chapter's slider from ``file://``.
+MathJax, the "Run this chapter" box on chapters, each static slider/dropdown redrawing its figure, and
+each chapter's download button saving its executed notebook. The offline search page is checked too,
+and one chapter's slider from ``file://``.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import threading
 from pathlib import Path
 
@@ -22,6 +24,7 @@ BOOK = ROOT / "book" / "_build" / "html"
 PAGES = sorted(p.relative_to(BOOK).as_posix() for p in BOOK.rglob("*.html")
                if not p.relative_to(BOOK).parts[0].startswith("_")) or ["index.html"]
 CHAPTERS = [p for p in PAGES if p.startswith("notebooks/")]
+EXECUTED = ROOT / "book" / "notebooks"  # the executed chapters the book is built from (make book)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +109,21 @@ MOVE_CONTROLS = """async () => {
 }"""
 
 
+def download_notebook(page, name: str) -> bytes:
+    """Clicks the page's download button for its notebook (the theme's download menu); the bytes saved."""
+    link = page.locator("a.btn-download-source-button")
+    assert link.count() == 1, "no download button for the page's source"
+    href = link.get_attribute("href")
+    assert href == f"../_sources/notebooks/{name}.ipynb", f"the download button links {href}"
+    assert link.get_attribute("download") == f"{name}.ipynb", "the notebook link has no download attribute"
+    page.locator(".dropdown-download-buttons button.dropdown-toggle").click()
+    with page.expect_download(timeout=30_000) as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename == f"{name}.ipynb", download.suggested_filename
+    return Path(download.path()).read_bytes()
+
+
 @pytest.mark.parametrize("page_path", PAGES)
 def test_page(page_path: str, server: str, browser) -> None:
     tab = Page(browser)
@@ -132,6 +150,11 @@ def test_page(page_path: str, server: str, browser) -> None:
                 if m["choices"] > 1:
                     assert m["changed"] and m["loaded"], f"moving {m['control']} did not redraw: {m}"
                 assert m["label"] == m["expected"], f"label of {m['control']} shows {m['label']}: {m}"
+            saved = download_notebook(page, name)
+            assert saved == (EXECUTED / f"{name}.ipynb").read_bytes(), "the download is not the executed chapter"
+            notebook = json.loads(saved)
+            assert notebook["nbformat"] == 4 and any(c.get("outputs") for c in notebook["cells"]), \
+                "the downloaded notebook has no outputs"
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(200)  # the browser's own requests (the favicon) come after the page's
         assert not _Quiet.missing[missing:], f"not found on the server: {_Quiet.missing[missing:]}"
@@ -165,6 +188,10 @@ def test_slider_and_search_from_file_url(book: Path, browser) -> None:
         tab.page.goto((book / pages[0]).as_uri(), wait_until="load")
         moves = tab.page.evaluate(MOVE_CONTROLS)
         assert moves and all(m["changed"] for m in moves if m["choices"] > 1), moves
+        # The download button's link is relative: from a file it names the executed notebook beside the page.
+        href = tab.page.get_attribute("a.btn-download-source-button", "href")
+        target = ((book / pages[0]).parent / href).resolve()
+        assert target == (book / "_sources" / pages[0]).with_suffix(".ipynb") and target.is_file(), href
         assert not tab.foreign and not tab.errors, (tab.foreign, tab.errors)
         # Search lists the same results from a file; only the summaries under each result are missing
         # (Sphinx fetches the pages for them, which browsers refuse for file:// URLs).
