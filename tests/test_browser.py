@@ -5,7 +5,7 @@ Debian's when missing). Every page of ``book/_build/html`` is served from a loca
 no console errors, no request to another host, every figure loaded, the math typeset by the book's own
 MathJax, the "Run this chapter" box on chapters, each static slider/dropdown redrawing its figure, and
 each chapter's download button saving its executed notebook. The offline search page is checked too,
-and one chapter's slider from ``file://``.
+one chapter's slider from ``file://``, and one chapter's figures in the theme's dark mode.
 """
 
 from __future__ import annotations
@@ -202,5 +202,65 @@ def test_slider_and_search_from_file_url(book: Path, browser) -> None:
         summary_fetch = ("CORS policy", "Failed to fetch", "net::ERR_FAILED")
         assert not tab.foreign, f"requests to other hosts: {tab.foreign}"
         assert not [e for e in tab.errors if not any(s in e for s in summary_fetch)], tab.errors
+    finally:
+        tab.close()
+
+
+# Every figure of a cell output: its pixels that are not fully opaque (read back through a canvas), the
+# CSS filter the theme applies to it, and the contrast of the interactive figures' control labels with
+# the background they are drawn on (WCAG's ratio of relative luminances; 4.5 is its AA level for text).
+FIGURES_IN_THIS_THEME = """async () => {
+  const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => v / 255)
+                       .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+                     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const background = el => { for (; el; el = el.parentElement) { const c = rgba(getComputedStyle(el).backgroundColor);
+                                                                  if (c.length === 3 || c[3] > 0) return c; }
+                             return [255, 255, 255]; };
+  const contrast = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  const images = [];
+  for (const img of document.querySelectorAll('.bd-content .cell_output img')) {
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let transparent = 0;
+    for (let i = 3; i < px.length; i += 4) { if (px[i] < 255) transparent++; }
+    images.push({src: img.getAttribute('src').slice(0, 60), pixels: px.length / 4, transparent,
+                 filter: getComputedStyle(img).filter});
+  }
+  const labels = Array.from(document.querySelectorAll('.lotterylib-interactive label, .lotterylib-interactive output'))
+    .map(el => ({text: el.textContent, contrast: contrast(rgba(getComputedStyle(el).color), background(el))}));
+  return {theme: document.documentElement.dataset.theme, page: lum(background(document.body)), images, labels};
+}"""
+
+
+def test_figures_readable_in_dark_mode(server: str, browser) -> None:
+    """The theme's dark mode on a chapter with plain and interactive figures: every figure is opaque
+    (a transparent PNG would put black axes and text on the dark page), none is inverted by a filter,
+    and the interactive figures' labels keep their contrast."""
+    pages = [p for p in CHAPTERS if 'class="lotterylib-interactive"' in (BOOK / p).read_text(encoding="utf8")]
+    assert pages, "no chapter with an interactive figure"
+    tab = Page(browser)
+    try:
+        page = tab.page
+        page.goto(server + pages[0], wait_until="load")
+        toggle = page.locator("button.theme-switch-button").first
+        for _ in range(3):  # the theme's toggle cycles through its modes
+            if page.evaluate("document.documentElement.dataset.theme") == "dark":
+                break
+            toggle.click()
+        seen = page.evaluate(FIGURES_IN_THIS_THEME)
+        assert seen["theme"] == "dark" and seen["page"] < 0.05, f"the page is not dark: {seen['theme']}, {seen['page']}"
+        assert len(seen["images"]) >= 2, f"too few figures to check: {seen['images']}"
+        for image in seen["images"]:
+            assert image["pixels"] > 0 and image["transparent"] == 0, f"a figure with transparent pixels: {image}"
+            assert "invert" not in image["filter"], f"a figure inverted in dark mode: {image}"
+        assert seen["labels"], "no labels on the interactive figures"
+        for label in seen["labels"]:
+            assert label["contrast"] >= 4.5, f"a figure's label hard to read in dark mode: {label}"
+        assert not tab.foreign and not tab.errors, (tab.foreign, tab.errors)
     finally:
         tab.close()
