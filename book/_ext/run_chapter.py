@@ -1,8 +1,9 @@
 """Sphinx extension for the Sparse Tickets book.
 
 * A "Run this chapter" box under the title of every chapter (a page made from a notebook), with the
-  exact commands that execute it and check its claims, for the quick and the full profile. The claim
-  prefix of each chapter comes from ``lotterylib.claims.CHAPTERS``.
+  exact commands that execute it and check its claims, for the quick and the full profile, and the
+  one that opens it live (``make lab``). The claim prefix of each chapter comes from
+  ``lotterylib.claims.CHAPTERS``.
 * Pages whose widgets all have a static HTML version (``lotterylib.widgets.interactive_figure``; the
   book prefers ``text/html`` to the widget view, see ``nb_mime_priority_overrides``) do not load the
   ipywidgets manager and its embedded state, which they would not use.
@@ -87,6 +88,15 @@ def run_box(docname: str, prefix: str | None) -> nodes.admonition:
         box += nodes.paragraph(text=what)
         code = "mkdir -p build\n" + commands(notebook, prefix, profile)
         box += nodes.literal_block(code, code, language="bash")
+    live = nodes.paragraph()
+    live += nodes.Text("Live, with the sliders redrawn by a kernel: ")
+    live += nodes.literal(text="make lab")
+    live += nodes.Text(" opens ")
+    live += nodes.literal(text="notebooks/")
+    live += nodes.Text(" in JupyterLab (")
+    live += nodes.literal(text="BOOK_PROFILE=full make lab")
+    live += nodes.Text(" for the full profile).")
+    box += live
     return box
 
 
