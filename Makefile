@@ -14,7 +14,7 @@ VENDOR := book/_vendor
 BOOK_CACHE ?= $(abspath .cache/lotterylib)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all book test unit install-test browser chromium notebooks claims bench vendor clean help lab
+.PHONY: all book test unit install-test browser chromium notebooks claims bench vendor clean help lab student
 all: help
 help:
 	@echo "make book   - set up, execute every chapter (quick profile) and build book/_build/html"
@@ -23,6 +23,7 @@ help:
 	@echo "              when missing)"
 	@echo "make lab    - set up and open notebooks/ in JupyterLab, live (sliders, this venv's kernel);"
 	@echo "              BOOK_PROFILE=full make lab runs the chapters at the papers' settings"
+	@echo "make student - copies of the chapters for students, without the worked solutions (build/student/)"
 	@echo "make bench  - run the benchmarks and write benchmarks/results.json"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -108,6 +109,10 @@ lab: $(STAMP)
 	LOTTERYLIB_CACHE=$${LOTTERYLIB_CACHE:-$(BOOK_CACHE)} LOTTERYLIB_CACHE_SALT=$(CODE_SALT) JUPYTER_PREFER_ENV_PATH=1 \
 	  $(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
 	  --ServerApp.root_dir="$(LAB_DIR)" $(ALLOW_ROOT) $(LAB_ARGS)
+
+# The notebooks a course hands out: every exercise, no worked solution (book/course.md).
+student: $(STAMP)
+	$(PY) scripts/student_notebooks.py build/student
 
 claims: $(STAMP)
 	$(PY) -m lotterylib claims --profile quick
