@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -53,11 +54,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def api(url: str, token: str, path: str, method: str = "GET"):
+def api(url: str, token: str, path: str, method: str = "GET", patience: float = 60):
+    """JupyterLab's REST API; a request that times out or is refused is retried for ``patience``
+    seconds (a busy server, starting a kernel, can be slow to answer)."""
     request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(request, timeout=10) as r:
-        body = r.read()
-    return json.loads(body) if body else None
+    deadline = time.time() + patience
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=20) as r:
+                body = r.read()
+            return json.loads(body) if body else None
+        except urllib.error.HTTPError:
+            raise  # an answer, not a busy server
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(1)
 
 
 def wait_for_kernel(url: str, token: str, timeout: float = 120) -> None:
@@ -98,7 +110,7 @@ def lab(tmp_path_factory):
             if proc.poll() is not None:
                 pytest.fail(f"make lab stopped (exit {proc.returncode}):\n{(tmp / 'lab.log').read_text()[-3000:]}")
             try:
-                api(url, token, "api/status")
+                api(url, token, "api/status", patience=0)
                 break
             except OSError:
                 if time.time() > deadline:
@@ -107,8 +119,8 @@ def lab(tmp_path_factory):
         yield url, token
     finally:
         try:  # the kernels first: they run in sessions of their own, apart from the server's process group
-            for kernel in api(url, token, "api/kernels"):
-                api(url, token, f"api/kernels/{kernel['id']}", method="DELETE")
+            for kernel in api(url, token, "api/kernels", patience=10):
+                api(url, token, f"api/kernels/{kernel['id']}", method="DELETE", patience=10)
         except OSError:
             pass
         try:
