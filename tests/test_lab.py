@@ -9,10 +9,11 @@ Playwright, runs it cell by cell (Shift+Enter) down to its first slider (the fir
 the live figure. The kernel must be this checkout's ``.venv``.
 
 The chapter reads the result cache of the environment (``$LOTTERYLIB_CACHE``, else the book's: what
-``make lab`` does): under ``make test`` the book build has just filled it, and the test takes about
-40 s on an idle 2-core CPU, half of it JupyterLab's start and half the chapter's cells (with an empty
-cache the chapter first trains its network, about a minute more). The waits allow for a machine
-several times busier. Without Chromium the test is skipped.
+``make lab`` does): under ``make test`` the book build has just filled it, and the test takes under
+a minute on a 2-core CPU (53 s at a load of 4; about 40 s of CPU time, JupyterLab's start, Chromium
+and the chapter's cells down to the slider). With an empty cache the chapter first trains its
+networks: about 20 s of CPU more. The waits allow for a machine several times busier. Without
+Chromium the test is skipped.
 """
 
 from __future__ import annotations
