@@ -1,5 +1,6 @@
-# Sparse Tickets: `make book` builds the executed book, `make test` runs every test and chapter.
-# Both set everything up on a fresh machine (a virtual environment in .venv).
+# Sparse Tickets: `make book` builds the executed book, `make test` runs every test and chapter,
+# `make lab` opens the chapters live in JupyterLab. All set everything up on a fresh machine (a
+# virtual environment in .venv).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -20,12 +21,16 @@ VENDOR := book/_vendor
 BOOK_CACHE ?= $(abspath .cache/lotterylib)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all book test unit install-test browser chromium notebooks claims bench vendor clean help
+.PHONY: all book test unit install-test browser chromium notebooks claims bench vendor clean help lab student
 all: help
 help:
 	@echo "make book   - set up, execute every chapter (quick profile) and build book/_build/html"
 	@echo "make test   - set up, build the book, run the unit tests, every chapter as a test and the"
-	@echo "              browser test of the built pages (installs Debian's chromium when missing)"
+	@echo "              browser tests of the built pages and of make lab (installs Debian's chromium"
+	@echo "              when missing)"
+	@echo "make lab    - set up and open notebooks/ in JupyterLab, live (sliders, this venv's kernel);"
+	@echo "              BOOK_PROFILE=full make lab runs the chapters at the papers' settings"
+	@echo "make student - copies of the chapters for students, without the worked solutions (build/student/)"
 	@echo "make bench  - run the benchmarks and write benchmarks/results.json"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -38,8 +43,9 @@ $(STAMP): requirements.txt pyproject.toml
 # Builds the book (executing every chapter once, as `make book` does: papermill fails on any cell
 # error and every chapter ends with its claim checks) into a fresh result cache, then runs the unit
 # tests, the checks of the executed chapters (tests/test_chapters.py reads them: nothing is executed
-# twice) and the browser test of the built pages (tests/test_browser.py, headless Chromium): two
-# workers, one test file per worker, one thread each so two workers do not oversubscribe two cores.
+# twice), the browser test of the built pages (tests/test_browser.py, headless Chromium) and of
+# `make lab` (tests/test_lab.py: chapter 01 live in JupyterLab, about 40 s): two workers, one test file per
+# worker, one thread each so two workers do not oversubscribe two cores.
 # The fresh-venv install test (tests/test_install.py, about 1.5 min) runs with `make install-test`.
 TEST_CACHE := $(abspath .cache/lotterylib-test)
 test: $(STAMP) chromium
@@ -51,7 +57,7 @@ test: $(STAMP) chromium
 
 unit: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -q -m "not install" --ignore tests/test_browser.py \
-	  --ignore tests/test_chapters.py tests
+	  --ignore tests/test_lab.py --ignore tests/test_chapters.py tests
 
 install-test: $(STAMP)
 	$(PY) -m pytest -q -m install tests/test_install.py
@@ -94,6 +100,26 @@ book: $(STAMP) $(VENDOR)/.done
 	LOTTERYLIB_CACHE=$(BOOK_CACHE) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
 	$(VENV)/bin/jupyter-book build book -W -n --keep-going
 	@echo "Book: book/_build/html/index.html"
+
+# The chapters live in JupyterLab: the sliders are ipywidgets redrawn by a kernel, and the kernel is this
+# venv's python (with lotterylib). Same data and result cache as `make book` (the cache stamped with
+# the library's source as the server starts: restart `make lab` after changing lotterylib), so a
+# chapter the book has run comes back from the cache. Only on 127.0.0.1; JupyterLab prints its URL,
+# with the token that lets the browser in. LAB_DIR, LAB_PORT and LAB_ARGS (e.g. --no-browser) change
+# it; tests/test_lab.py runs this target on a copy of chapter 01, runs it to its first slider in
+# Chromium and moves the slider.
+LAB_DIR ?= notebooks
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+lab: $(STAMP)
+	LOTTERYLIB_CACHE=$${LOTTERYLIB_CACHE:-$(BOOK_CACHE)} LOTTERYLIB_CACHE_SALT=$(CODE_SALT) JUPYTER_PREFER_ENV_PATH=1 \
+	  $(VENV)/bin/jupyter-lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+	  --ServerApp.root_dir="$(LAB_DIR)" $(ALLOW_ROOT) $(LAB_ARGS)
+
+# The notebooks a course hands out: every exercise, no worked solution (book/course.md).
+student: $(STAMP)
+	$(PY) scripts/student_notebooks.py build/student
 
 claims: $(STAMP)
 	$(PY) -m lotterylib claims --profile quick

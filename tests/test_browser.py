@@ -3,30 +3,28 @@
 Needs ``make book`` first (``make test`` does it) and ``/usr/bin/chromium`` (the Makefile installs
 Debian's when missing). Every page of ``book/_build/html`` is served from a localhost port and checked:
 no console errors, no request to another host, every figure loaded, the math typeset by the book's own
-MathJax, the "Run this chapter" box on chapters, and each static slider/dropdown redrawing its figure.
-The offline search page is checked too, and one chapter's slider from ``file://``.
+MathJax, the "Run this chapter" box on chapters, each static slider/dropdown redrawing its figure, and
+each chapter's download button saving its executed notebook. The offline search page is checked too,
+one chapter's slider from ``file://``, and one chapter's figures in the theme's dark mode.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
-import os
+import json
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from chromium import Page, launch
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book" / "_build" / "html"
-CHROMIUM = os.environ.get("LOTTERYLIB_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-LOCAL_HOSTS = {"localhost", "127.0.0.1"}
 PAGES = sorted(p.relative_to(BOOK).as_posix() for p in BOOK.rglob("*.html")
                if not p.relative_to(BOOK).parts[0].startswith("_")) or ["index.html"]
 CHAPTERS = [p for p in PAGES if p.startswith("notebooks/")]
+EXECUTED = ROOT / "book" / "notebooks"  # the executed chapters the book is built from (make book)
 
 
 @pytest.fixture(scope="module")
@@ -59,48 +57,8 @@ def server(book: Path):
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:
-        pytest.fail(f"the playwright package is missing ({e}): `make test` installs requirements.txt")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`apt-get install chromium`; "
-                    "`make test` does it) or set LOTTERYLIB_CHROMIUM")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)  # never a downloaded browser
+    with launch() as b:
         yield b
-        b.close()
-
-
-class Page:
-    """A browser tab that records console errors, page errors, failed and non-local requests."""
-
-    def __init__(self, browser, local_schemes=("http", "https")):
-        self.page = browser.new_page(viewport={"width": 1280, "height": 900})
-        self.errors: list[str] = []
-        self.foreign: list[str] = []
-        self.local_schemes = local_schemes
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("requestfailed", self._failed)
-        self.page.on("response", lambda r: r.status >= 400 and self.errors.append(f"HTTP {r.status}: {r.url}"))
-        self.page.on("request", self._request)
-
-    def _failed(self, request) -> None:
-        if "ERR_ABORTED" not in (request.failure or ""):  # not cancelled by a navigation (index.html)
-            self.errors.append(f"failed request: {request.url[:120]} {request.failure}")
-
-    def _request(self, request) -> None:
-        u = urlsplit(request.url)
-        if u.scheme in ("data", "blob", "about"):
-            return
-        if u.scheme == "file" and "file" in self.local_schemes:
-            return
-        if u.scheme not in self.local_schemes or u.hostname not in LOCAL_HOSTS:
-            self.foreign.append(request.url)
-
-    def close(self) -> None:
-        self.page.close()
 
 
 def wait_for_math(page) -> dict:
@@ -151,6 +109,21 @@ MOVE_CONTROLS = """async () => {
 }"""
 
 
+def download_notebook(page, name: str) -> bytes:
+    """Clicks the page's download button for its notebook (the theme's download menu); the bytes saved."""
+    link = page.locator("a.btn-download-source-button")
+    assert link.count() == 1, "no download button for the page's source"
+    href = link.get_attribute("href")
+    assert href == f"../_sources/notebooks/{name}.ipynb", f"the download button links {href}"
+    assert link.get_attribute("download") == f"{name}.ipynb", "the notebook link has no download attribute"
+    page.locator(".dropdown-download-buttons button.dropdown-toggle").click()
+    with page.expect_download(timeout=30_000) as info:
+        link.click()
+    download = info.value
+    assert download.suggested_filename == f"{name}.ipynb", download.suggested_filename
+    return Path(download.path()).read_bytes()
+
+
 @pytest.mark.parametrize("page_path", PAGES)
 def test_page(page_path: str, server: str, browser) -> None:
     tab = Page(browser)
@@ -177,6 +150,11 @@ def test_page(page_path: str, server: str, browser) -> None:
                 if m["choices"] > 1:
                     assert m["changed"] and m["loaded"], f"moving {m['control']} did not redraw: {m}"
                 assert m["label"] == m["expected"], f"label of {m['control']} shows {m['label']}: {m}"
+            saved = download_notebook(page, name)
+            assert saved == (EXECUTED / f"{name}.ipynb").read_bytes(), "the download is not the executed chapter"
+            notebook = json.loads(saved)
+            assert notebook["nbformat"] == 4 and any(c.get("outputs") for c in notebook["cells"]), \
+                "the downloaded notebook has no outputs"
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(200)  # the browser's own requests (the favicon) come after the page's
         assert not _Quiet.missing[missing:], f"not found on the server: {_Quiet.missing[missing:]}"
@@ -210,6 +188,10 @@ def test_slider_and_search_from_file_url(book: Path, browser) -> None:
         tab.page.goto((book / pages[0]).as_uri(), wait_until="load")
         moves = tab.page.evaluate(MOVE_CONTROLS)
         assert moves and all(m["changed"] for m in moves if m["choices"] > 1), moves
+        # The download button's link is relative: from a file it names the executed notebook beside the page.
+        href = tab.page.get_attribute("a.btn-download-source-button", "href")
+        target = ((book / pages[0]).parent / href).resolve()
+        assert target == (book / "_sources" / pages[0]).with_suffix(".ipynb") and target.is_file(), href
         assert not tab.foreign and not tab.errors, (tab.foreign, tab.errors)
         # Search lists the same results from a file; only the summaries under each result are missing
         # (Sphinx fetches the pages for them, which browsers refuse for file:// URLs).
@@ -220,5 +202,65 @@ def test_slider_and_search_from_file_url(book: Path, browser) -> None:
         summary_fetch = ("CORS policy", "Failed to fetch", "net::ERR_FAILED")
         assert not tab.foreign, f"requests to other hosts: {tab.foreign}"
         assert not [e for e in tab.errors if not any(s in e for s in summary_fetch)], tab.errors
+    finally:
+        tab.close()
+
+
+# Every figure of a cell output: its pixels that are not fully opaque (read back through a canvas), the
+# CSS filter the theme applies to it, and the contrast of the interactive figures' control labels with
+# the background they are drawn on (WCAG's ratio of relative luminances; 4.5 is its AA level for text).
+FIGURES_IN_THIS_THEME = """async () => {
+  const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => v / 255)
+                       .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+                     return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const background = el => { for (; el; el = el.parentElement) { const c = rgba(getComputedStyle(el).backgroundColor);
+                                                                  if (c.length === 3 || c[3] > 0) return c; }
+                             return [255, 255, 255]; };
+  const contrast = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+  const images = [];
+  for (const img of document.querySelectorAll('.bd-content .cell_output img')) {
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let transparent = 0;
+    for (let i = 3; i < px.length; i += 4) { if (px[i] < 255) transparent++; }
+    images.push({src: img.getAttribute('src').slice(0, 60), pixels: px.length / 4, transparent,
+                 filter: getComputedStyle(img).filter});
+  }
+  const labels = Array.from(document.querySelectorAll('.lotterylib-interactive label, .lotterylib-interactive output'))
+    .map(el => ({text: el.textContent, contrast: contrast(rgba(getComputedStyle(el).color), background(el))}));
+  return {theme: document.documentElement.dataset.theme, page: lum(background(document.body)), images, labels};
+}"""
+
+
+def test_figures_readable_in_dark_mode(server: str, browser) -> None:
+    """The theme's dark mode on a chapter with plain and interactive figures: every figure is opaque
+    (a transparent PNG would put black axes and text on the dark page), none is inverted by a filter,
+    and the interactive figures' labels keep their contrast."""
+    pages = [p for p in CHAPTERS if 'class="lotterylib-interactive"' in (BOOK / p).read_text(encoding="utf8")]
+    assert pages, "no chapter with an interactive figure"
+    tab = Page(browser)
+    try:
+        page = tab.page
+        page.goto(server + pages[0], wait_until="load")
+        toggle = page.locator("button.theme-switch-button").first
+        for _ in range(3):  # the theme's toggle cycles through its modes
+            if page.evaluate("document.documentElement.dataset.theme") == "dark":
+                break
+            toggle.click()
+        seen = page.evaluate(FIGURES_IN_THIS_THEME)
+        assert seen["theme"] == "dark" and seen["page"] < 0.05, f"the page is not dark: {seen['theme']}, {seen['page']}"
+        assert len(seen["images"]) >= 2, f"too few figures to check: {seen['images']}"
+        for image in seen["images"]:
+            assert image["pixels"] > 0 and image["transparent"] == 0, f"a figure with transparent pixels: {image}"
+            assert "invert" not in image["filter"], f"a figure inverted in dark mode: {image}"
+        assert seen["labels"], "no labels on the interactive figures"
+        for label in seen["labels"]:
+            assert label["contrast"] >= 4.5, f"a figure's label hard to read in dark mode: {label}"
+        assert not tab.foreign and not tab.errors, (tab.foreign, tab.errors)
     finally:
         tab.close()

@@ -1,8 +1,9 @@
 """Sphinx extension for the Sparse Tickets book.
 
 * A "Run this chapter" box under the title of every chapter (a page made from a notebook), with the
-  exact commands that execute it and check its claims, for the quick and the full profile. The claim
-  prefix of each chapter comes from ``lotterylib.claims.CHAPTERS``.
+  exact commands that execute it and check its claims, for the quick and the full profile, and the
+  one that opens it live (``make lab``). The claim prefix of each chapter comes from
+  ``lotterylib.claims.CHAPTERS``.
 * Pages whose widgets all have a static HTML version (``lotterylib.widgets.interactive_figure``; the
   book prefers ``text/html`` to the widget view, see ``nb_mime_priority_overrides``) do not load the
   ipywidgets manager and its embedded state, which they would not use.
@@ -11,6 +12,9 @@
   file name), and the second ``const THEBE_JS_URL`` is a JavaScript error on every page.
 * The ``index.html`` redirect to the first page names the book's favicon (else a browser asks the
   server for ``/favicon.ico``, a 404 in its console) and a title.
+* The theme's download button of a chapter page links the notebook the page was built from: the
+  executed copy (``_sources/notebooks/*.ipynb``, a relative link that works offline). Its tooltip says
+  so, and a ``download`` attribute makes a browser save it, whatever type a server gives ``.ipynb``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ from docutils import nodes
 from sphinx.application import Sphinx
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+NOTEBOOK_DOWNLOAD_TOOLTIP = "Download this chapter's notebook, as executed for this book"
+# The theme's link macro takes no attributes, so the ``download`` attribute is set when the page loads.
+NOTEBOOK_DOWNLOAD_JS = """document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("a.btn-download-source-button[href$='.ipynb']").forEach(function (a) {
+    a.setAttribute("download", a.getAttribute("href").split("/").pop());
+  });
+});"""
 
 
 def claim_prefixes() -> dict[str, str]:
@@ -77,6 +88,15 @@ def run_box(docname: str, prefix: str | None) -> nodes.admonition:
         box += nodes.paragraph(text=what)
         code = "mkdir -p build\n" + commands(notebook, prefix, profile)
         box += nodes.literal_block(code, code, language="bash")
+    live = nodes.paragraph()
+    live += nodes.Text("Live, with the sliders redrawn by a kernel: ")
+    live += nodes.literal(text="make lab")
+    live += nodes.Text(" opens ")
+    live += nodes.literal(text="notebooks/")
+    live += nodes.Text(" in JupyterLab (")
+    live += nodes.literal(text="BOOK_PROFILE=full make lab")
+    live += nodes.Text(" for the full profile).")
+    box += live
     return box
 
 
@@ -117,6 +137,17 @@ def dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict[
     context["script_files"] = kept
 
 
+def describe_notebook_download(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
+                               doctree: Any) -> None:
+    """Runs after the theme's header buttons: the source of a chapter page is its executed notebook."""
+    if context.get("page_source_suffix") != ".ipynb":
+        return
+    for group in context.get("header_buttons", []):
+        for button in group.get("buttons", []):
+            if button.get("label") == "download-source-button":
+                button["tooltip"] = NOTEBOOK_DOWNLOAD_TOOLTIP
+
+
 def complete_redirect(app: Sphinx, exception: Exception | None) -> None:
     """Rewrites the bare ``<meta http-equiv="Refresh">`` index.html as a small page with a favicon."""
     index = Path(app.outdir) / "index.html"
@@ -136,6 +167,8 @@ def complete_redirect(app: Sphinx, exception: Exception | None) -> None:
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("doctree-read", add_run_box)
     app.connect("html-page-context", drop_unused_widget_state, priority=400)
+    app.connect("html-page-context", describe_notebook_download, priority=600)  # the theme's run at 501
     app.connect("html-page-context", dedupe_scripts, priority=900)
+    app.add_js_file(None, body=NOTEBOOK_DOWNLOAD_JS)
     app.connect("build-finished", complete_redirect, priority=900)  # after sphinx-external-toc writes it
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
