@@ -6,6 +6,8 @@
 * ``python -m lotterylib run --profile full --only PREFIX [--device cuda] [--deadline-minutes M]``: run
   the experiments of those claims (resuming from the cache), store their summaries with provenance in
   ``results/``, then check the claims.
+  ``--executor ray [--address ADDR]`` runs each population (an IMP round, a learned supermask, ...) as
+  one Ray task; the driver assembles and stores the results (see :mod:`lotterylib.plan`).
 * ``python -m lotterylib scoreboard --out PAGE.md``: the book's claims page.
 
 Exit status: 0 when every decided claim holds, 1 when any does not, 2 (with a one-line message that says
@@ -90,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", default=None)
     r.add_argument("--device", default="cpu")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--executor", default="serial", choices=("serial", "ray"),
+                   help="serial (default: this process) or ray (each population one Ray task; needs the ray extra)")
+    r.add_argument("--address", default=None,
+                   help="with --executor ray: the Ray cluster to join, e.g. auto or ray://HEAD:10001 "
+                        "(default: a local Ray on this machine's cores)")
     b = sub.add_parser("scoreboard", help="write the book's claims page (runs or loads every claim; never fails on a claim)")
     b.add_argument("--profile", default="quick", help="quick or full")
     b.add_argument("--seed", type=seed_number, default=0)
@@ -111,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile not in claims.PROFILES:
             raise InputError(f"unknown profile {args.profile!r}; choose one of {', '.join(claims.PROFILES)}")
         chosen = selected_claims(getattr(args, "only", None))
-        check_device(args.device)
+        check_executor(args)
+        # On a Ray cluster the workers, not this driver, need the device.
+        if getattr(args, "address", None) is None:
+            check_device(args.device)
         return command(args, chosen)
     except InputError as err:
         return _fail(str(err))
@@ -151,6 +161,19 @@ def check_device(name: str) -> None:
         return
     raise InputError(f"device {name!r} is not supported; use --device cpu, or cuda, cuda:N or mps on a machine "
                      f"that has one")
+
+
+def check_executor(args) -> None:
+    """``--executor ray`` needs Ray installed; ``--address`` needs ``--executor ray``."""
+    executor = getattr(args, "executor", "serial")
+    if getattr(args, "address", None) is not None and executor != "ray":
+        raise InputError("--address names a Ray cluster: add --executor ray, or leave --address out")
+    if executor == "ray":
+        from .plan import RayMissing, import_ray
+        try:
+            import_ray()
+        except RayMissing as err:
+            raise InputError(str(err)) from None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -299,6 +322,7 @@ def _run(args, chosen: list[claims.Claim]) -> int:
     cache = ResultCache(args.cache)  # one cache, so that its ledger says which stored parts each result used
     context = claims.Context(cache=cache, data_root=args.data_root, device=args.device, progress=not args.no_progress,
                              deadline=deadline, results=args.results)
+    computed, tasks = distributed(args, to_run, cache, deadline) if args.executor == "ray" and to_run else ({}, {})
     for name in experiments:
         settings = claims.settings_of(name, args.profile, args.seed)
         if name not in to_run:
@@ -308,7 +332,8 @@ def _run(args, chosen: list[claims.Claim]) -> int:
         start = time.time()
         cache.used.clear()
         try:
-            summary = claims.EXPERIMENTS[name](args.profile, args.seed, context)
+            # After a distributed run every population is in the cache: this assembles the summary.
+            summary = computed.get(name) or claims.EXPERIMENTS[name](args.profile, args.seed, context)
         except DataError as err:
             return _fail(str(err))
         complete = bool(summary.get("complete", True))
@@ -317,10 +342,34 @@ def _run(args, chosen: list[claims.Claim]) -> int:
                   f"which went further ({results.path(name, args.profile, args.seed, settings, args.results)})")
             continue
         made = {**provenance(args.device, time.time() - start), "parts": results.parts(cache.used)}
+        if name in tasks:
+            made["executor"] = "ray"
+            made["tasks"] = tasks[name]
         where = results.save(name, args.profile, args.seed, settings, summary, made, complete, args.results)
         print(f"{name}: {'complete' if complete else 'stopped at the deadline'} in {time.time() - start:.0f} s → {where}")
     context.compute = False
     return _report(claims.run(args.only, args.profile, args.seed, context), args)
+
+
+def distributed(args, experiments: list[str], cache, deadline: float | None) -> tuple[dict, dict]:
+    """Run ``experiments``' populations as Ray tasks: (summaries of the experiments that are one task,
+    {experiment: the provenance of each of its tasks}). The driver then assembles and stores results."""
+    from . import plan
+    where = plan.Where(str(cache.root), args.data_root, args.device, deadline)
+    plans = {(name, args.profile, args.seed): plan.plan_experiment(name, args.profile, args.seed) for name in experiments}
+    total = len(plan.merge(*plans.values()))
+    print(f"ray: {total} populations of {len(experiments)} experiment(s) on "
+          f"{args.address or 'a local Ray'}; cache {cache.root}")
+    done = []
+
+    def report(record: dict) -> None:
+        done.append(record)
+        where_ = f"{record.get('node', '?')} pid {record.get('pid', '?')}"
+        print(f"  [{len(done)}/{total}] {record['population']} on {where_}"
+              f" ({record.get('skipped') or str(record.get('wall_seconds', '?')) + ' s'})", flush=True)
+
+    summaries, records = plan.execute(plans, where, "ray", address=args.address, on_done=report)
+    return summaries, {name: plan.tasks_of(pops, records) for (name, _, _), pops in plans.items()}
 
 
 def _scoreboard(args, chosen: list[claims.Claim]) -> int:

@@ -87,12 +87,15 @@ class Round:
     seconds: float = 0.0
 
     def to_json(self) -> dict:
+        # "order": the cache writes JSON with sorted keys, and a round read back must list its variants
+        # as the computed one did (ticket first), or a summary would change with the cache's state.
         return {"round": self.round, "weights_remaining": self.weights_remaining, "seconds": self.seconds,
-                "histories": {k: h.to_json() for k, h in self.histories.items()}}
+                "histories": {k: h.to_json() for k, h in self.histories.items()}, "order": list(self.histories)}
 
     @classmethod
     def from_json(cls, d: dict) -> "Round":
-        return cls(d["round"], d["weights_remaining"], {k: History.from_json(h) for k, h in d["histories"].items()},
+        order = d.get("order") or list(d["histories"])
+        return cls(d["round"], d["weights_remaining"], {k: History.from_json(d["histories"][k]) for k in order},
                    d.get("seconds", 0.0))
 
 

@@ -47,6 +47,16 @@ def test_ticket_and_reinit_share_masks_but_not_init(mnist_small, tmp_path):
         assert torch.all(layer.weight[~state["mask"][name]] == 0)
 
 
+def test_a_round_read_from_the_cache_summarizes_as_the_computed_one(mnist_small, tmp_path):
+    # The cache stores JSON with sorted keys: without the stored order, "reinit" came back before
+    # "ticket" and the summary's rows changed order with the state of the cache.
+    cache = ResultCache(tmp_path)
+    computed = lottery.run_imp(TINY, mnist_small, 1, cache=cache, progress=False)
+    cached = lottery.run_imp(TINY, mnist_small, 1, cache=cache, progress=False)
+    assert list(cached[1].histories) == list(computed[1].histories) == ["ticket", "reinit"]
+    assert lottery.summarize(cached) == lottery.summarize(computed)
+
+
 def test_a_stored_round_rebuilds_the_trained_network_biases_included(mnist_small, tmp_path):
     """round_state holds what later chapters need: the rebuilt tickets compute exactly the test
     accuracy the round recorded at its last iteration (so no chapter has to train them again)."""

@@ -128,6 +128,7 @@ class AwaitingRun(LookupError):
 CLAIMS: dict[str, Claim] = {}
 EXPERIMENTS: dict[str, Callable[[str, int, Context], dict]] = {}
 SETTINGS: dict[str, Callable[[str, int], Any]] = {}
+PLANS: dict[str, Callable[[str, int], list]] = {}
 
 
 def register(claim: Claim) -> Claim:
@@ -137,16 +138,21 @@ def register(claim: Claim) -> Claim:
     return claim
 
 
-def experiment(name: str, settings: Callable[[str, int], Any] | None = None) -> Callable:
+def experiment(name: str, settings: Callable[[str, int], Any] | None = None,
+               plan: Callable[[str, int], list] | None = None) -> Callable:
     """Decorator: register ``fn(profile, seed, context) -> dict`` as experiment ``name``.
 
     ``settings(profile, seed)`` returns the frozen dataclass that fixes everything the experiment
     runs; its hash names the experiment's committed full-profile result (:mod:`lotterylib.results`).
+    ``plan(profile, seed)`` returns its populations (:mod:`lotterylib.plan`), so that a distributed
+    executor can run them as separate tasks before ``fn`` assembles the summary from the cache.
     """
     def deco(fn):
         EXPERIMENTS[name] = fn
         if settings is not None:
             SETTINGS[name] = settings
+        if plan is not None:
+            PLANS[name] = plan
         return fn
     return deco
 

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import deconstruct as D
+from .. import plan
 from ..cache import ResultCache
 from ..criteria import ZHOU
 from ..data import DataError, load
@@ -109,7 +110,12 @@ def chain_settings(profile: str, seed: int = 0) -> ChainSettings:
                                              branches=((rounds, D.MASK1 + D.MASK0),)), rounds)
 
 
-@experiment("dlt_chains", settings=chain_settings)
+def chains_plan(profile: str, seed: int = 0) -> list:
+    s = chain_settings(profile, seed)
+    return plan.criteria_rounds(s.deconstruct, s.rounds)
+
+
+@experiment("dlt_chains", settings=chain_settings, plan=chains_plan)
 def dlt_chains(profile: str, seed: int, context: Context) -> dict:
     """The mask-0/mask-1 variants under the authors' protocol (full profile; about as long as ``dlt``'s
     criteria rounds: 21 stacked groups × 3 seeds × 15 rounds of 50,000 iterations)."""
@@ -125,7 +131,16 @@ def _supermask_summary(result: Mapping) -> dict:
     return {k: result[k] for k in ("test_acc", "final_test_acc", "fraction_kept", "seconds")}
 
 
-@experiment("dlt", settings=settings)
+def dlt_plan(profile: str, seed: int = 0) -> list:
+    """The populations of ``dlt`` on MNIST: the untrained sweep after the dense net, each learned
+    supermask on its own, the criteria rounds in a chain. (The full profile's CIFAR-10 parts, which
+    need the full dataset, are computed when the driver assembles the summary.)"""
+    s = settings(profile, seed)
+    return plan.merge(plan.init_accuracy(s.init), [plan.supermask(cfg) for _, cfg in s.supermasks],
+                      plan.criteria_rounds(s.deconstruct, s.rounds))
+
+
+@experiment("dlt", settings=settings, plan=dlt_plan)
 def dlt(profile: str, seed: int, context: Context) -> dict:
     """Supermasks at init, learned supermasks, seed+mask bytes, then criteria IMP with mask-0/mask-1 branches.
 

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .. import plan
 from ..cache import ResultCache
 from ..data import DataError, load
 from ..lottery import LotteryConfig, run_imp, run_oneshot, summarize
@@ -113,7 +114,13 @@ def _rows_to_summary(profile: str, rounds, oneshot) -> dict:
     return {"profile": profile, "rows": rows}
 
 
-@experiment("lt_lenet_mnist", settings=lt_settings)
+def lt_plan(profile: str, seed: int = 0) -> list:
+    """The populations of ``lt_lenet_mnist``: the IMP rounds in a chain, one-shot after the dense net."""
+    s = lt_settings(profile, seed)
+    return plan.merge(plan.imp_rounds(s.lottery, s.rounds), [plan.oneshot(s.lottery, s.oneshot_rounds)])
+
+
+@experiment("lt_lenet_mnist", settings=lt_settings, plan=lt_plan)
 def lt_lenet_mnist(profile: str, seed: int, context: Context) -> dict:
     """IMP (tickets + random reinit) and one-shot on LeNet-300-100 / MNIST; the chapter's numbers.
 
