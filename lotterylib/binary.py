@@ -14,6 +14,7 @@ method         weights (weight function)    activations (module)         paper
 ``xnor_unscaled`` sign(W)                   sign(x)                      XNOR-Net with α = 1 (no scaling)
 ``xnor_k``     α·sign(W)                    sign(x), output ⊙ K          XNOR-Net with the paper's K = A∗k
 ``dorefa<k>``  k-bit DoReFa weights         k-bit quantize(clip(x,0,1))  DoReFa-Net W k / A k
+``dorefa_w…``  DoReFa's W/A/G grid: one of weights, activations or gradients at 2 bits  (:data:`DOREFA_WAG`)
 =============  ===========================  ===========================  =================================
 
 ``xnor_unscaled`` is XNOR-Net without its scaling factors — its block order, its full-precision first
@@ -27,6 +28,11 @@ by :func:`binarize_activations` / :func:`quantize_activations`, which use the sa
 ``weightfn.straight_through`` block: the sign (or rounding) forward, the identity (or the rounding's
 identity) backward, cancelled where |x| > 1 (BNN's Htanh, XNOR's ``BinActiveZ``; passed at |x| ≤ 1
 inclusive, :func:`~lotterylib.weightfn.ste_sign`).
+
+DoReFa-Net also quantises gradients: :func:`quantize_gradient` is the identity forward and, backward,
+the authors' ``fg`` (:func:`dorefa_gradient`: each example's gradient scaled by its max |g|, uniform noise
+of ± half a level, k bits, rescaled); a method with ``grad_bits < 32`` puts it on the output of every
+binarised layer, where the authors' code applies ``fg`` (after the conv, before the BatchNorm).
 
 Networks use XNOR-Net's block order (``order="bacp"``), **BatchNorm → binarise → conv/linear → ReLU →
 pool**, or the typical block of Table 3b (``order="cbap"``), **conv/linear → BatchNorm → activation →
@@ -92,14 +98,110 @@ class Activation(nn.Module):
         return self.kind if self.kind != "dorefa" else f"dorefa, bits={self.bits}"
 
 
+# --- gradients (DoReFa-Net) ----------------------------------------------------------------------
+
+def dorefa_gradient(grad: Tensor, bits: int, noise: Tensor, example_dims: int = 1) -> Tensor:
+    """DoReFa-Net's k-bit gradient, as the authors' code computes it (tensorpack
+    ``examples/DoReFa-Net/dorefa.py``, ``grad_fg``; the paper's eq. for f_G^k, with a clip).
+
+    Per example (the ``example_dims`` leading dims index examples; the max is over the rest), with
+    m = max|g| and n = 2^k − 1: r = g / m · ½ + ½ ∈ [0, 1], plus ``noise`` / n, clipped to [0, 1],
+    rounded to k bits (round(n·r) / n), and mapped back: 2·m·(q − ½). So the result takes the 2^k values
+    m·(2i/n − 1), i = 0 … n (no zero level: ±m for k = 1), and with uniform ``noise`` its expectation is
+    the gradient wherever the clip does not bite. ``noise``: shaped like ``grad``, uniform in [−½, ½)
+    (one quantisation level wide). An example whose gradient is all zero stays zero (the authors'
+    code would divide 0 by 0 there).
+    """
+    if int(bits) != bits or not 1 <= bits <= 16:
+        raise ValueError(f"gradient bit width must be an integer in [1, 16], got {bits}")
+    if noise.shape != grad.shape:
+        raise ValueError(f"noise {tuple(noise.shape)} must be shaped like the gradient {tuple(grad.shape)}")
+    if not 1 <= example_dims <= grad.dim():
+        raise ValueError(f"example_dims must be in [1, {grad.dim()}], got {example_dims}")
+    n = float(2 ** int(bits) - 1)
+    dims = tuple(range(example_dims, grad.dim()))
+    m = grad.abs().amax(dim=dims, keepdim=True) if dims else grad.abs()
+    safe = torch.where(m > 0, m, torch.ones_like(m))
+    r = (grad / safe * 0.5 + 0.5 + noise / n).clamp(0.0, 1.0)
+    q = torch.round(r * n) / n - 0.5
+    return torch.where(m > 0, q * safe * 2.0, torch.zeros_like(grad))
+
+
+class _QuantizedGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, bits: int, draw_noise, example_dims: int) -> Tensor:  # type: ignore[override]
+        ctx.bits, ctx.draw_noise, ctx.example_dims = bits, draw_noise, example_dims
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        return dorefa_gradient(grad, ctx.bits, ctx.draw_noise(grad), ctx.example_dims), None, None, None
+
+
+def uniform_level_noise(grad: Tensor) -> Tensor:
+    """Uniform noise in [−½, ½) shaped like ``grad``, from the global generator (see :class:`GradientQuantizer`
+    for per-run generators)."""
+    return torch.rand_like(grad) - 0.5
+
+
+def quantize_gradient(x: Tensor, bits: int, draw_noise=uniform_level_noise, example_dims: int = 1) -> Tensor:
+    """The identity forward; backward, the gradient through it becomes :func:`dorefa_gradient` (DoReFa's
+    ``fg``: ``tf.identity`` with the gradient ``FGGrad``). ``draw_noise(grad)`` gives the noise of each
+    backward pass; ``example_dims``: the leading dims of ``x`` that index examples."""
+    if int(bits) != bits or not 1 <= bits <= 16:
+        raise ValueError(f"gradient bit width must be an integer in [1, 16], got {bits}")
+    return _QuantizedGradient.apply(x, int(bits), draw_noise, example_dims)
+
+
+class GradientQuantizer(nn.Module):
+    """DoReFa's ``fg`` on a population's layer output: each run's gradient quantised per example.
+
+    ``grouped``: the output is a conv population's grouped layout (B, N·C, H, W), else a linear one's
+    (N, B, F). The max |g| is taken per (run, example); the noise of run i comes from its own generator
+    (seeded from ``seeds[i]``, :class:`~lotterylib.weightfn.RunGenerators`), so run i draws the same
+    noise whether it trains alone or stacked with others.
+    """
+
+    def __init__(self, bits: int, seeds: Sequence[int], grouped: bool):
+        super().__init__()
+        if int(bits) != bits or not 1 <= bits <= 16:
+            raise ValueError(f"gradient bit width must be an integer in [1, 16], got {bits}")
+        self.bits, self.grouped, self.runs = int(bits), grouped, len(seeds)
+        self.rng = weightfn.RunGenerators(seeds)
+
+    def _noise_grouped(self, grad: Tensor) -> Tensor:  # grad (B, N, C, H, W)
+        gens = self.rng.generators(grad.device)
+        shape = (grad.shape[0], *grad.shape[2:])
+        return torch.stack([torch.rand(shape, generator=g, device=grad.device, dtype=grad.dtype) for g in gens], 1) - 0.5
+
+    def _noise_runs(self, grad: Tensor) -> Tensor:  # grad (N, B, F)
+        gens = self.rng.generators(grad.device)
+        return torch.stack([torch.rand(grad.shape[1:], generator=g, device=grad.device, dtype=grad.dtype)
+                            for g in gens]) - 0.5
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.grouped:
+            b, nc, h, w = x.shape
+            y = quantize_gradient(x.reshape(b, self.runs, nc // self.runs, h, w), self.bits, self._noise_grouped, 2)
+            return y.reshape(b, nc, h, w)
+        if x.dim() != 3 or x.shape[0] != self.runs:
+            raise ValueError(f"expected a linear population's output ({self.runs}, B, F), got {tuple(x.shape)}")
+        return quantize_gradient(x, self.bits, self._noise_runs, 2)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, runs={self.runs}, {'grouped conv' if self.grouped else 'linear'} layout"
+
+
 # --- methods -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Method:
     """What a binarised layer does. ``weights``: fp | sign | stoch | bwn | learned (α a parameter) | dorefa;
     ``activations``: fp | sign | dorefa; ``input_scale``: multiply by XNOR's K; ``bits``: DoReFa
-    width; ``clip``: clip the real weights to [−1, 1] after each step (BinaryConnect, BNN, the XNOR
-    PyTorch code); ``center``: subtract the mean over input channels first (XNOR reference code)."""
+    width (of the weights and activations it quantises); ``clip``: clip the real weights to [−1, 1] after
+    each step (BinaryConnect, BNN, the XNOR PyTorch code); ``center``: subtract the mean over input
+    channels first (XNOR reference code); ``grad_bits``: DoReFa's k-bit gradients on the layer's
+    output (:class:`GradientQuantizer`; 32 = float gradients)."""
 
     weights: str = "fp"
     activations: str = "fp"
@@ -107,6 +209,7 @@ class Method:
     bits: int = 32
     clip: bool = False
     center: bool = False
+    grad_bits: int = 32
 
     @property
     def weight_bits(self) -> int:
@@ -129,11 +232,18 @@ METHODS: dict[str, Method] = {
 }
 DOREFA_BITS = (1, 2, 4, 8)
 METHODS.update({f"dorefa{k}": Method("dorefa", "dorefa", bits=k) for k in DOREFA_BITS})
+#: DoReFa-Net's W/A/G bit widths one at a time: only the weights, only the activations or only the
+#: gradients at 2 bits, the others in float (the paper: gradients need the most bits, weights the fewest).
+DOREFA_WAG = {"dorefa_w2a32g32": Method("dorefa", "fp", bits=2),
+              "dorefa_w32a2g32": Method("fp", "dorefa", bits=2),
+              "dorefa_w32a32g2": Method(grad_bits=2)}
+METHODS.update(DOREFA_WAG)
 
 LABELS = {"fp": "full precision", "bc": "BinaryConnect", "bc_stoch": "BinaryConnect (stoch.)",
           "bwn": "BWN", "bwn_learned": "BWN, α learned", "xnor_unscaled": "XNOR-Net, α = 1",
           "xnor": "XNOR-Net", "xnor_k": "XNOR-Net + K",
-          **{f"dorefa{k}": f"DoReFa W{k}A{k}" for k in DOREFA_BITS}}
+          **{f"dorefa{k}": f"DoReFa W{k}A{k}" for k in DOREFA_BITS},
+          **{name: "DoReFa " + name[len("dorefa_"):].upper() for name in DOREFA_WAG}}
 
 
 def method(name: str) -> Method:
@@ -191,12 +301,15 @@ class BinaryBlock(nn.Module):
     ``layer``: a StackedConv2d on the grouped layout (B, N·C, H, W) or a StackedLinear on (N, B, F).
     With ``input_scale`` the output is multiplied by XNOR-Net's K, the ℓ1 mean of the (normalised,
     real) input over channels, box-filtered over each output's receptive field (paper §3.2); for a
-    linear layer K is β = mean|x| per example.
+    linear layer K is β = mean|x| per example. ``grad``: a :class:`GradientQuantizer` on the output
+    (DoReFa's k-bit gradients), or None.
     """
 
-    def __init__(self, norm: nn.Module, act: Activation, layer: nn.Module, input_scale: bool = False):
+    def __init__(self, norm: nn.Module, act: Activation, layer: nn.Module, input_scale: bool = False,
+                 grad: nn.Module | None = None):
         super().__init__()
         self.norm, self.act, self.layer, self.input_scale = norm, act, layer, input_scale
+        self.grad = grad
 
     def input_scale_k(self, x: Tensor) -> Tensor:
         """K for normalised input ``x``: (B, N, H', W') for convs, (N, B, 1) for linear layers."""
@@ -219,7 +332,7 @@ class BinaryBlock(nn.Module):
                 y = (y.reshape(b, self.layer.runs, -1, h, w) * k.unsqueeze(2)).reshape(b, no, h, w)
             else:
                 y = y * k
-        return y
+        return y if self.grad is None else self.grad(y)
 
 
 class CBABlock(nn.Module):
@@ -336,8 +449,9 @@ class BinaryNet(PopulationModel):
         self.runs, self.binarize_first_last = runs, binarize_first_last
         self.order, self.recipe_name, self.recipe = order, recipe, RECIPES[recipe]
         a, m = self.arch, self.method
-        if order == "cbap" and (m.activations == "dorefa" or m.input_scale):
-            raise ValueError("the C-B-A-P order takes sign or real activations, without XNOR's K")
+        if order == "cbap" and (m.activations == "dorefa" or m.input_scale or m.grad_bits < 32):
+            raise ValueError("the C-B-A-P order takes sign or real activations, without XNOR's K or "
+                             "DoReFa's gradients")
         bn = dict(self.recipe.bn)
         # Every layer, input to output: (kind, in, out, kernel, padding, pool); convs then fcs.
         specs, c, size = [], a.in_channels, a.image_size
@@ -363,7 +477,9 @@ class BinaryNet(PopulationModel):
                     "sign" if m.activations == "sign" and binarised[i + 1] else "relu")
                 block = CBABlock(layer, norm(fout, **bn) if i < last or binarised[i] else None, act)
             elif binarised[i]:
-                block = BinaryBlock(norm(fin, **bn), Activation(m.activations, m.bits), layer, m.input_scale)
+                grad = None if m.grad_bits >= 32 else GradientQuantizer(
+                    m.grad_bits, [derive(s, "gradient-noise", i) for s in noise_seeds], grouped=conv)
+                block = BinaryBlock(norm(fin, **bn), Activation(m.activations, m.bits), layer, m.input_scale, grad)
             elif conv:  # full-precision first layer
                 block = nn.Sequential(layer, norm(fout, affine=False, **bn))
             else:  # full-precision last layer
@@ -797,7 +913,10 @@ def train_binary(config: BinaryConfig, data, *, progress: bool | str = False) ->
     with torch.random.fork_rng(devices=[]):
         hist = train(model, small, config.train, [derive(s, "binary-data") for s in config.seeds], progress=progress,
                      trainable=None if groups is None else (lambda _: groups),
-                     after_step=clip_and_center if needs_hook(model) else None)
+                     after_step=clip_and_center if needs_hook(model) else None,
+                     # k-bit gradients draw noise from per-run generators in the backward pass, which a
+                     # captured CUDA graph would replay unchanged: no graph for them.
+                     graph=False if model.method.grad_bits < 32 else None)
     if config.method == "bc_stoch" and not model.recipe.eval_real:  # the deterministic network it deploys
         recalibrate_batchnorm(model, small.train.x[:5000])
     seconds = time.perf_counter() - t0

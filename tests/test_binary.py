@@ -115,6 +115,103 @@ def test_quantize_activations_and_bad_bits():
         binary.Activation("relu6")
 
 
+# --- DoReFa's k-bit gradients -------------------------------------------------------------------------
+
+def _fg_reference(g: np.ndarray, bits: int, noise: np.ndarray) -> np.ndarray:
+    """tensorpack's grad_fg written out in numpy, per example (row): scale, noise, clip, round, rescale."""
+    n = 2.0 ** bits - 1
+    m = np.abs(g).max(axis=1, keepdims=True)
+    x = np.clip(g / m * 0.5 + 0.5 + noise / n, 0.0, 1.0)
+    return (np.round(x * n) / n - 0.5) * m * 2
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_dorefa_gradient_is_the_authors_fg(bits):
+    rng = np.random.default_rng(bits)
+    g = rng.standard_normal((5, 30)).astype(np.float32) * np.array([[1e-6], [1.0], [30.0], [0.1], [2.0]], np.float32)
+    noise = (rng.random((5, 30)) - 0.5).astype(np.float32)
+    q = binary.dorefa_gradient(torch.from_numpy(g), bits, torch.from_numpy(noise)).numpy()
+    assert np.allclose(q, _fg_reference(g, bits, noise), rtol=1e-5, atol=0)
+    m = np.abs(g).max(1, keepdims=True)  # 2^k levels m·(2i/n − 1) per example, its own max (not the batch's)
+    codes = (q / m + 1) / 2 * (2 ** bits - 1)
+    assert np.allclose(codes, codes.round(), atol=1e-3) and codes.min() >= -1e-3 and codes.max() <= 2 ** bits - 1 + 1e-3
+    if bits == 1:
+        assert np.allclose(np.abs(q), m)
+    # without noise the rounding is to the nearest level; the noise of ±½ level makes it unbiased
+    det = binary.dorefa_gradient(torch.from_numpy(g), bits, torch.zeros(5, 30)).numpy()
+    assert np.allclose(det, _fg_reference(g, bits, np.zeros_like(g)), rtol=1e-5)
+    gt = torch.from_numpy(g[1:2]).expand(20000, -1)
+    mean = binary.dorefa_gradient(gt, bits, torch.rand(20000, 30) - 0.5).mean(0)
+    assert torch.allclose(mean, gt[0], atol=0.05 * float(gt.abs().max()))
+
+
+def test_dorefa_gradient_zero_examples_shapes_and_errors():
+    g = torch.zeros(3, 4, 5)
+    g[1] = torch.randn(4, 5)
+    q = binary.dorefa_gradient(g, 2, torch.rand_like(g) - 0.5, example_dims=1)
+    assert torch.equal(q[0], torch.zeros(4, 5)) and torch.equal(q[2], torch.zeros(4, 5)) and q.isfinite().all()
+    # example_dims=2: the max is per (run, example) of a (N, B, F) population output
+    g = torch.randn(2, 3, 7)
+    g[1, 2] *= 100
+    q = binary.dorefa_gradient(g, 1, torch.zeros_like(g), example_dims=2)
+    assert torch.allclose(q.abs(), g.abs().amax(-1, keepdim=True).expand_as(g))
+    with pytest.raises(ValueError, match="bit width"):
+        binary.dorefa_gradient(g, 0, torch.zeros_like(g))
+    with pytest.raises(ValueError, match="shaped like"):
+        binary.dorefa_gradient(g, 2, torch.zeros(2, 3))
+
+
+def test_quantize_gradient_is_the_identity_forward_and_fg_backward():
+    x = torch.randn(4, 9, requires_grad=True)
+    seen = []
+
+    def noise(grad):
+        seen.append(grad.shape)
+        return torch.full_like(grad, 0.25)
+
+    y = binary.quantize_gradient(x, 2, noise)
+    assert torch.equal(y, x)
+    up = torch.randn(4, 9)
+    (y * up).sum().backward()
+    assert seen == [torch.Size([4, 9])]
+    assert torch.allclose(x.grad, binary.dorefa_gradient(up, 2, torch.full_like(up, 0.25)))
+
+
+def test_gradient_quantizer_in_a_population_draws_per_run():
+    torch.manual_seed(0)
+    x, t = torch.randn(6, 784), torch.randint(0, 10, (6,))
+
+    def grads(seeds):
+        net = binary.build("lenet5", "dorefa_w32a32g2", seeds)
+        out = net(x)
+        sum(torch.nn.functional.cross_entropy(out[i], t) for i in range(len(seeds))).backward()
+        return net.convs[1].layer.weight.grad, net.fcs[0].layer.weight.grad
+
+    (conv3, fc3), (conv1, fc1) = grads([0, 1, 2]), grads([1])
+    assert torch.allclose(conv3[1], conv1[0], atol=1e-4) and torch.allclose(fc3[1], fc1[0], atol=1e-4)
+    assert not torch.allclose(conv3[0], conv3[1])
+    # the gradient reaching a binarised layer's output is quantised: its weight gradient differs from
+    # the float network's, whose weights and forward pass are the same
+    net_fp = binary.build("lenet5", "fp", [1])
+    torch.nn.functional.cross_entropy(net_fp(x)[0], t).backward()
+    assert torch.equal(binary.build("lenet5", "fp", [1])(x), binary.build("lenet5", "dorefa_w32a32g2", [1])(x))
+    assert not torch.allclose(net_fp.convs[1].layer.weight.grad[0], conv1[0], atol=1e-4)
+    # its first conv and last layer stay float, as in the authors' code (no fg there)
+    assert isinstance(binary.build("lenet5", "dorefa_w32a32g2", [0]).convs[0], torch.nn.Sequential)
+    with pytest.raises(ValueError, match="C-B-A-P"):
+        binary.build("lenet5", "dorefa_w32a32g2", [0], order="cbap")
+
+
+def test_dorefa_wag_grid_methods():
+    m = {name: binary.method(name) for name in binary.DOREFA_WAG}
+    assert [(x.weight_bits, x.activation_bits, x.grad_bits) for x in m.values()] == [(2, 32, 32), (32, 2, 32),
+                                                                                      (32, 32, 2)]
+    assert binary.LABELS["dorefa_w32a2g32"] == "DoReFa W32A2G32"
+    from lotterylib.claims import xnor as xn
+    quick = xn.configs("quick", 0)
+    assert all(len(quick[n].seeds) == 3 for n in xn.DOREFA)  # every DoReFa point has error bars
+
+
 # --- bit packing and the kernel -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("k", [1, 7, 63, 64, 65, 130, 1000])

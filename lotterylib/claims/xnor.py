@@ -1,13 +1,14 @@
 """XNOR-Net (Rastegari et al., ECCV 2016) and relatives: claims XN-1 … XN-11 (claims.md §4).
 
 One experiment, ``xnor``: LeNet-5 on MNIST with every method of :mod:`lotterylib.binary` (the
-core methods — FP, BWN, XNOR — and the two Table 3 ablations — BWN with a learned α, XNOR-Net in
-the C-B-A-P block order — with three seeds; the others, among them XNOR-Net with α = 1 and with
-binarised first/last layers, with one in ``quick``), the serialized sizes of the packed models, the
-exactness of the XNOR + popcount kernel on odd shapes, and its measured speed against float32
-``torch.matmul``. In ``full`` every method has three seeds, the core methods are also trained on
+core methods — FP, BWN, XNOR — the two Table 3 ablations — BWN with a learned α, XNOR-Net in
+the C-B-A-P block order — and DoReFa's bit widths, W = A = k and the W/A/G grid, with three seeds;
+the others, among them XNOR-Net with α = 1 and with binarised first/last layers, with one in
+``quick``), the serialized sizes of the packed models, the exactness of the XNOR + popcount kernel
+on odd shapes, and its speed against float32 ``torch.matmul`` as the last ``make bench`` measured it. In ``full`` every method has three seeds, the core methods are also trained on
 CIFAR-10 (a small VGG), and BinaryConnect's permutation-invariant MNIST MLP is trained with the
-paper's recipe (XN-10). The training results are cached; the kernel is measured afresh on every call.
+paper's recipe (XN-10). The training results are cached; the kernel's exactness is checked on every
+call, its speed read from the benchmark records (:mod:`lotterylib.bench`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ PAPER = "XNOR-Net (Rastegari et al. 2016)"
 BC_PAPER = "BinaryConnect (Courbariaux et al. 2015)"
 CORE = ("fp", "bwn", "xnor")
 TABLE3 = ("bwn_learned", "xnor_cbap")  # Table 3a: α learned; Table 3b: the C-B-A-P block
-EXTRA = ("bc", "bc_stoch", "xnor_unscaled", "xnor_k") + tuple(f"dorefa{k}" for k in binary.DOREFA_BITS)
+DOREFA = tuple(f"dorefa{k}" for k in binary.DOREFA_BITS) + tuple(binary.DOREFA_WAG)  # three seeds in every profile
+EXTRA = ("bc", "bc_stoch", "xnor_unscaled", "xnor_k")
 ALL_FP = "xnor_all_binary"  # XNOR with first and last layers binarised too
 BC_MLP = {"bc_mlp": "bc", "bc_mlp_stoch": "bc_stoch"}  # BinaryConnect's MNIST MLP, det. and stoch.
 
@@ -37,9 +39,11 @@ BC_TRAIN = TrainConfig(iterations=250_000, batch_size=200, optimizer="sgd", mome
                        loss="squared_hinge", eval_every=250)
 
 SETTINGS = {
-    "quick": {"train": TrainConfig(iterations=250, batch_size=50, lr=2e-3, eval_every=250),
-              "extra_seeds": 1, "all_binary_seeds": 1, "test_size": 5000, "cifar": None, "binaryconnect": None,
-              "extra": ("bc", "xnor_unscaled", "xnor_k") + tuple(f"dorefa{k}" for k in binary.DOREFA_BITS),
+    # quick: 16 populations (12 of three seeds) must train within the chapter's 4 minutes on 2 cores,
+    # so each network sees 80 minibatches of 50 images and is tested on the first 2,000 test images.
+    "quick": {"train": TrainConfig(iterations=80, batch_size=50, lr=2e-3, eval_every=80),
+              "extra_seeds": 1, "all_binary_seeds": 1, "test_size": 2000, "cifar": None, "binaryconnect": None,
+              "extra": ("bc", "xnor_unscaled", "xnor_k"),
               "bench": {"m": 1024, "k": 4096, "n": 1024, "repeats": 5},
               "sweep": {"m": 512, "n": 512, "ks": (64, 128, 256, 512, 1024, 2048, 4096), "repeats": 3}},
     "full": {"train": TrainConfig(iterations=16_500, batch_size=100, lr=1e-3, eval_every=1100),
@@ -68,6 +72,8 @@ def configs(profile: str, seed: int) -> dict[str, binary.BinaryConfig]:
     out[ALL_FP] = binary.BinaryConfig(method="xnor", binarize_first_last=True,
                                       seeds=seeds_for(seed, s["all_binary_seeds"]), **kw)
     out.update({m: binary.BinaryConfig(method=m, seeds=extra, **kw) for m in s["extra"]})
+    # DoReFa's bit widths are compared with their neighbours: error bars need three seeds.
+    out.update({m: binary.BinaryConfig(method=m, seeds=three, **kw) for m in DOREFA})
     if s["cifar"] is not None:
         out.update({f"cifar_{m}": binary.BinaryConfig(method=m, arch="vgg_small", dataset="cifar10", seeds=three,
                                                       train=s["cifar"]) for m in CORE})
@@ -156,14 +162,15 @@ def _mean(summary, name: str) -> float:
 def _ordering(summary, a: str, b: str, what: str, profile: str = "full", quick_decides: bool = True) -> Part:
     """Part "a > b": holds when the gap exceeds 2 pooled SE; the text gives both seed means ± SE.
 
-    ``quick_decides=False``: the quick budget (a quarter of an epoch) is too small for this ordering,
+    ``quick_decides=False``: the quick budget (a few percent of an epoch) is too small for this ordering,
     so in ``quick`` the part is shown, whatever it measured, and left to the full profile.
     """
     g = gap(summary, a, b)
     acc = summary["acc"]
     text = f"{stats.mean_se(acc[a])} vs {stats.mean_se(acc[b])} % ({g.text()})"
     if profile == "quick" and not quick_decides:
-        return Part(what, None, text + "; undecided in quick (250 iterations): decided in full", counts=False)
+        return Part(what, None, text + f"; undecided in quick ({SETTINGS['quick']['train'].iterations} iterations): "
+                    "decided in full", counts=False)
     return Part(what, g.exceeds(), text)
 
 
@@ -254,9 +261,9 @@ def check_binaryconnect(summary, profile) -> Verdict:
 
 register(Claim("XN-1", PAPER, "Table 3: the analytic scaling factor beats a learned one (BWN), and the block order "
                "B-A-C-P beats the typical C-B-A-P (XNOR-Net); here LeNet-5 on MNIST",
-               "ImageNet AlexNet top-1/top-5 (§4.3, Table 3, read in the text of arXiv 1603.05279): BWN with α by "
-               "eq. 6 56.8/79.4 vs α 'using a separate layer' 46.2/69.5; XNOR-Net C-B-A-P 30.3/57.5 vs "
-               "B-A-C-P 44.2/69.2",
+               "ImageNet AlexNet top-1 / top-5 (§4.3, Table 3, read in the text of arXiv 1603.05279): BWN with α by "
+               "eq. 6 56.8 / 79.4 vs α 'using a separate layer' 46.2 / 69.5; XNOR-Net C-B-A-P 30.3 / 57.5 vs "
+               "B-A-C-P 44.2 / 69.2",
                "each ordering: gap between seed means > 2 pooled SE (full profile; quick shows them only)",
                "xnor", check_table3))
 register(Claim("XN-2", PAPER, "Released Torch models (README)", "alexnet_BWN 56.8, alexnet_XNOR 43.3 top-1",
@@ -286,5 +293,6 @@ register(Claim("XN-10", BC_PAPER, "BinaryConnect's MNIST test error: permutation
                "xnor", check_binaryconnect, decidable=("full",)))
 register(Claim("XN-11", PAPER, "Binarising the inputs as well as the weights costs accuracy: BWN > XNOR-Net "
                "(Table 1; here LeNet-5 on MNIST)",
-               "ImageNet AlexNet top-1 BWN 56.8, XNOR-Net 44.2 (Table 1, read in the text)",
+               "ImageNet AlexNet top-1 BWN 56.8, XNOR-Net 44.2 (Table 1, read in the text; the same table's BNN, "
+               "Hubara et al.'s method, 27.9)",
                "gap between seed means > 2 pooled SE", "xnor", check_inputs))
