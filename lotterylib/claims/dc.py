@@ -11,7 +11,8 @@ The paper's numbers below were read in its text (arXiv 1510.00149v5: Tables 1–
 Figs. 6–9 captions); Han et al. 2015's in the text of arXiv 1506.02626 (Table 1). Where a figure is
 about AlexNet, the claim is the figure's statement checked on LeNet-300-100, and says so.
 
-``quick`` (CPU, 1 thread; about 7 min from an empty cache on 2 shared cores, most of it the trained parts): the LT chapter's quick LeNet (3 seeds, 1,000
+``quick`` (CPU, 1 thread; from an empty cache about 6 min of CPU time, 18 min of wall time on 2
+shared cores, most of it the trained parts): the LT chapter's quick LeNet (3 seeds, 1,000
 iterations), 1,000 fine-tuning iterations (the HAN chapter's), 300 of centroid fine-tuning, 600 for
 the binary networks, 200 ADMM iterations of Net-Trim on 1,000 images; one more 1,000-iteration
 retraining for the pruning-only network of Fig. 6.
