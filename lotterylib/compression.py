@@ -12,8 +12,8 @@ Deep Compression is a three-stage pipeline on a trained network:
    that per-cluster sum);
 3. **Huffman-code** the cluster indices and the sparse positions (:func:`huffman_lengths`,
    :func:`huffman_encode`). Positions are stored as *relative* indices (the gap to the previous
-   non-zero, row-major over the flattened layer) in ``index_bits`` bits — the paper uses 5 for fc
-   and 8 for conv layers (§2, recalled; the library default is 5). A gap too large for the field is
+   non-zero, row-major over the flattened layer) in ``index_bits`` bits — the paper encodes the
+   difference in 5 bits for fc and 8 for conv layers (§2; the library default is 5). A gap too large for the field is
    bridged by *filler* symbols (the paper's "zero padding"); here the filler is the largest field value
    and carries no weight code (the paper stores a zero weight with it), so it costs ``index_bits`` only.
 

@@ -11,7 +11,8 @@ The paper's numbers below were read in its text (arXiv 1510.00149v5: Tables 1–
 Figs. 6–9 captions); Han et al. 2015's in the text of arXiv 1506.02626 (Table 1). Where a figure is
 about AlexNet, the claim is the figure's statement checked on LeNet-300-100, and says so.
 
-``quick`` (CPU, 1 thread, ~3 min from an empty cache): the LT chapter's quick LeNet (3 seeds, 1,000
+``quick`` (CPU, 1 thread; from an empty cache about 6 min of CPU time, 18 min of wall time on 2
+shared cores, most of it the trained parts): the LT chapter's quick LeNet (3 seeds, 1,000
 iterations), 1,000 fine-tuning iterations (the HAN chapter's), 300 of centroid fine-tuning, 600 for
 the binary networks, 200 ADMM iterations of Net-Trim on 1,000 images; one more 1,000-iteration
 retraining for the pruning-only network of Fig. 6.
@@ -241,7 +242,7 @@ register(Claim("DC-6", f"{PAPER}, §6.1, Fig. 6", "Pruning and quantisation work
                "(here LeNet-300-100 at the size of its P+Q network)",
                f"\"Pruning and quantization works best when combined\"; alone, each \"begins to drop significantly when "
                f"compressed below 8% of its original size\", combined \"3% of original size with no loss of accuracy\" "
-               f"({_READ}: §6.1, Fig. 6 caption; the figure's network, AlexNet, is recalled, not named in the text)",
+               f"({_READ}: §6.1, Fig. 6 caption; neither names the figure's network)",
                "P+Q − each single method > 2 pooled SE, single methods given at least P+Q's bytes",
                "comparison", check_dc6))
 register(Claim("DC-7", f"{PAPER}, §6.1, Fig. 7", "Fully connected layers keep their accuracy under k-means quantisation "
