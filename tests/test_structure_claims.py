@@ -68,3 +68,16 @@ def test_cited_claims_decide_nothing(claim):
 def test_chapter_registry_names_the_chapter():
     for prefix in ("LR", "NODE", "CH", "GL", "KD"):
         assert claims.CHAPTERS[prefix] == "notebooks/08_structure"
+
+
+def test_gl2_is_an_invariant_that_can_fail():
+    s = _mlp_summary()
+    s["widths"] = [784, 300, 100, 10]
+    s["group_lasso"] = {"trained_test_acc": [0.85, 0.86], "removed_test_acc": [0.85, 0.86], "max_logit_change": 1e-6,
+                        "widths": [784, 40, 70, 10]}
+    assert claims.CLAIMS["GL-2"].kind == "invariant"
+    assert _verdicts("GL", s)["GL-2"].holds
+    s["group_lasso"]["removed_test_acc"] = [0.85, 0.8601]  # one prediction changed
+    assert _verdicts("GL", s)["GL-2"].holds is False
+    s["group_lasso"].update(removed_test_acc=[0.85, 0.86], max_logit_change=0.2)
+    assert _verdicts("GL", s)["GL-2"].holds is False
