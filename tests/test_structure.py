@@ -233,3 +233,25 @@ def test_regularized_mlp_is_plain_in_eval_mode():
     net.train()
     assert net(x).shape == (2, 3, 10)
     assert distill.errors([0.99, 0.9854], 10_000).tolist() == [100, 146]
+
+
+def test_comparison_rows_of_the_structured_methods(mnist_small, tmp_path):
+    from lotterylib import comparison
+    from lotterylib.cache import ResultCache
+    from lotterylib.lottery import LotteryConfig, round_state, run_imp
+    cfg = comparison.ComparisonConfig(lottery=LotteryConfig(seeds=(0, 1), train=TrainConfig(iterations=3, eval_every=3)),
+                                      finetune=TrainConfig(iterations=3, eval_every=3))
+    cache = ResultCache(tmp_path)
+    run_imp(cfg.lottery, mnist_small, 0, cache=cache, progress=False)
+    state = round_state(cfg.lottery, 0, cache)
+    dense = [[(state["final"][k][r], state["bias"][k][r]) for k in state["final"]] for r in range(2)]
+    factorised = comparison.low_rank_finetune(cfg, dense, mnist_small, cache, False)
+    assert len(factorised) == 2
+    assert [tuple(a.shape) for a, _, _ in factorised[0]] == [(300, 32), (100, 16), (10, 100)]
+    assert lowrank.weight_count(factorised[0]) == 32 * (784 + 300) + 16 * (300 + 100) + 100 * 10
+    shrunk = comparison.nodes_finetune(cfg, dense, mnist_small, cache, False)
+    assert [tuple(w.shape) for w, _ in shrunk[1]] == [(60, 784), (20, 60), (10, 20)]
+    again = comparison.nodes_finetune(cfg, dense, mnist_small, cache, False)  # from the cache: the same weights
+    assert torch.equal(again[1][0][0], shrunk[1][0][0])
+    assert comparison._multiply_adds(shrunk[0], sparse=False) == 60 * 784 + 20 * 60 + 10 * 20
+    assert comparison.runs_sparse("magnitude") and not comparison.runs_sparse("lowrank")
