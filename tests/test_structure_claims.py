@@ -81,3 +81,13 @@ def test_gl2_is_an_invariant_that_can_fail():
     assert _verdicts("GL", s)["GL-2"].holds is False
     s["group_lasso"].update(removed_test_acc=[0.85, 0.86], max_logit_change=0.2)
     assert _verdicts("GL", s)["GL-2"].holds is False
+
+
+def test_ch3_orders_lasso_with_refit_against_l1_without():
+    def rows(l1_acc, lasso_acc, l1_err=(0.6, 0.62, 0.68), lasso_err=(0.005, 0.005, 0.004)):
+        return [{"keep": 4, "method": "l1", "test_acc": list(l1_acc), "relative_error": list(l1_err)},
+                {"keep": 4, "method": "lasso_refit", "test_acc": list(lasso_acc), "relative_error": list(lasso_err)}]
+    s = {"claim_keep": 4, "channels": 16, "rows": rows((0.48, 0.51, 0.40), (0.75, 0.77, 0.77))}
+    assert _verdicts("CH", s)["CH-3"].holds
+    s["rows"] = rows((0.75, 0.77, 0.76), (0.75, 0.77, 0.77))  # no accuracy gain: the claim fails
+    assert _verdicts("CH", s)["CH-3"].holds is False
