@@ -8,6 +8,12 @@ orderings and bands on its own runs, from per-seed values (:mod:`lotterylib.clai
   accuracy within :data:`BAND` of the dense net fine-tuned as long (the band is this chapter's choice,
   not a paper number): holds when the lower end of the 2-SE interval of (low rank − dense) is above −BAND.
 * **NODE-1** — the same for node pruning by J_o to (60, 20) hidden units.
+* **LR-3** (timing) — at batch 1 the low-rank and node-pruned nets run faster than the dense one and
+  unstructured pruning to as many weights (CSR) does not: decided on the `make bench` record
+  (``benchmarks/bench_structure.py``), never asserted.
+* **GL-2** (invariant) — removing the units group-lasso training zeroed changes no prediction.
+* **CH-3** — on LeNet-5 / Fashion-MNIST, channels chosen by LASSO with a least-squares refit of the next
+  layer keep its response and the accuracy better than ℓ1 filter pruning without a refit (> 2 SE).
 * **KD-1** — a small student trained on the teacher's soft targets (T = 20, the paper's MNIST temperature)
   beats the same student, same initialisation and same batches, trained on the hard labels (> 2 SE).
 * **KD-2** (full profile) — Hinton et al. §3's MNIST experiment at its sizes: teacher 784-1200-1200-10
