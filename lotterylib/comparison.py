@@ -17,6 +17,8 @@ edge-popup             learned top-k supermask on σ·sign(θ₀) (DLT)         
 Net-Trim               parallel Net-Trim of the dense net (NT chapter)          CSR
 BWN / XNOR             binary LeNet-300-100 with BatchNorm (XN chapter)         bit-packed + float
 DNW                    top-k(|W|) straight-through, 10 % kept (DNW chapter)     CSR
+low rank               SVD to ranks (32, 16), fine-tuned (chapter 08)           float32 factors
+nodes                  J_o node pruning to (60, 20) units, fine-tuned (ch. 08)  float32, smaller
 Deep Compression       magnitude + fine-tune → k-means → centroid fine-tune    codebook + Huffman
                        → Huffman (:mod:`lotterylib.compression`)
 =====================  ======================================================  ===================
@@ -27,7 +29,9 @@ Deep Compression's §6 takes the pipeline apart, and so does the summary's ``"dc
 alone at the same bytes (Fig. 6; :func:`pruned_to_size` retrains a pruned net cut to a byte budget),
 and :func:`init_comparison` fine-tunes the centroids from each of the three initialisations (Fig. 8;
 only where ``init_bits`` asks for it). The dense and the pruned nets are also timed at batch 1 and
-64 (Fig. 9 and its batched case).
+64 (Fig. 9 and its batched case). Every method also reports ``multiply_adds``: the multiply-adds per
+image its runner performs (one per stored non-zero for CSR, one per weight for dense, binary and
+factorised layers).
 
 Each trained part is one cache entry (its weights), keyed by the :class:`ComparisonConfig` and the
 part's name. The DC claims (:mod:`lotterylib.claims.dc`) are decided on the summary.
@@ -44,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import binary, compression, deconstruct, masks, models, nettrim, runners, serialize, weightfn
+from . import binary, compression, deconstruct, lowrank, masks, models, nettrim, nodes, runners, serialize, weightfn
 from .cache import ResultCache
 from .data import Dataset
 from .lottery import LotteryConfig, data_seeds, init_seeds, initial_weights, round_state, run_imp
@@ -55,10 +59,16 @@ from .train import TrainConfig, evaluate, train
 
 LABELS = {"dense": "dense fp32", "magnitude": "magnitude + fine-tune", "ticket": "LT ticket",
           "supermask": "supermask at init", "edge_popup": "edge-popup", "nettrim": "Net-Trim",
-          "bwn": "BWN", "xnor": "XNOR-Net", "dnw": "DNW", "dc_pq": "Deep Compr. (P+Q)", "dc": "Deep Compression"}
+          "bwn": "BWN", "xnor": "XNOR-Net", "dnw": "DNW", "dc_pq": "Deep Compr. (P+Q)", "dc": "Deep Compression",
+          "lowrank": "low rank + fine-tune", "nodes": "node pruning + f.-t."}
 FORMATS = {"dense": "float32", "magnitude": "CSR", "ticket": "CSR", "supermask": "seed+mask", "edge_popup": "seed+mask",
            "nettrim": "CSR", "bwn": "bit-packed", "xnor": "bit-packed", "dnw": "CSR", "dc_pq": "codebook+fixed",
-           "dc": "codebook+Huffman"}
+           "dc": "codebook+Huffman", "lowrank": "float32 factors", "nodes": "float32 (smaller)"}
+#: Chapter 08's structured methods in the comparison: ranks of the two hidden layers (the output layer
+#: whole) and hidden units kept. Module constants, not ComparisonConfig fields, so that the committed
+#: results of the other methods keep their configuration hash.
+LOWRANK_RANKS = (32, 16)
+NODE_UNITS = (60, 20)
 MLP_ARCH = binary.Architecture(1, 28, (), (300, 100))  # LeNet-300-100 as a BinaryNet (BatchNorm blocks)
 
 
@@ -292,6 +302,53 @@ def dnw(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, progress: bool
 
 # --- the comparison -------------------------------------------------------------------------------
 
+def _structured_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache,
+                         part: str, progress: bool) -> dict[str, torch.Tensor]:
+    """Chapter 08's low rank (``part`` "lowrank") or node pruning ("nodes") of the dense nets, fine-tuned
+    with ``cfg.finetune`` (as long as the magnitude-pruned nets are retrained) on round 1's data order."""
+    weights = [torch.stack([p[i][0] for p in dense]) for i in range(len(dense[0]))]
+    biases = [torch.stack([p[i][1] for p in dense]) for i in range(len(dense[0]))]
+
+    def compute() -> dict[str, torch.Tensor]:
+        if part == "lowrank":
+            model = lowrank.from_dense(weights, biases, [*LOWRANK_RANKS, None])
+        else:
+            model = nodes.mlp_from(*nodes.shrink(weights, biases, nodes.importance_kept(weights, NODE_UNITS)))
+        seeds = [derive(s, "structured", part) for s in data_seeds(cfg.lottery, 1)]
+        train(model, data, eval_at_end(cfg.finetune), seeds, progress=progress and part)
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return _memo(cache, cfg, f"{part}-{LOWRANK_RANKS if part == 'lowrank' else NODE_UNITS}", compute)
+
+
+def low_rank_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache,
+                      progress: bool) -> list[list[lowrank.Layer]]:
+    """Per seed, the dense net factorised to :data:`LOWRANK_RANKS` and fine-tuned, as :data:`lowrank.Layer` lists."""
+    state = _structured_finetune(cfg, dense, data, cache, "lowrank", progress)
+    widths = [int(dense[0][0][0].shape[1])] + [int(w.shape[0]) for w, _ in dense[0]]
+    model = lowrank.LowRankMLP(len(dense), widths, [*LOWRANK_RANKS, None])
+    model.load_state_dict(state)
+    return [lowrank.layers_of(model, r) for r in range(len(dense))]
+
+
+def nodes_finetune(cfg: ComparisonConfig, dense: list[serialize.Params], data: Dataset, cache: ResultCache,
+                   progress: bool) -> list[serialize.Params]:
+    """Per seed, the dense net cut to :data:`NODE_UNITS` hidden units by J_o and fine-tuned: smaller dense layers."""
+    state = _structured_finetune(cfg, dense, data, cache, "nodes", progress)
+    n = len(dense[0])
+    return [[(state[f"layers.{i}.weight"][r].float(), state[f"layers.{i}.bias"][r].float()) for i in range(n)]
+            for r in range(len(dense))]
+
+
+def runs_sparse(name: str) -> bool:
+    """Whether :func:`run_comparison` times method ``name`` with a sparse (CSR) kernel."""
+    return FORMATS.get(name) in ("CSR", "codebook+fixed", "codebook+Huffman")
+
+
+def _multiply_adds(params: serialize.Params, sparse: bool) -> int:
+    """Multiply-adds per image: one per stored non-zero (a sparse kernel) or one per weight (a dense one)."""
+    return int(sum(int((w != 0).sum()) if sparse else w.numel() for w, _ in params))
+
+
 def _acc(params: serialize.Params, data: Dataset) -> float:
     return runners.runner_accuracy(runners.dense_runner(params), data.test.x, data.test.y)
 
@@ -378,6 +435,8 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
     trimmed = net_trim(cfg, dense, data, cache)
     bwn, xnor = (binary_net(cfg, m, data, cache, progress) for m in ("bwn", "xnor"))
     wired = dnw(cfg, data, cache, progress)
+    factorised = low_rank_finetune(cfg, dense, data, cache, progress)
+    shrunk = nodes_finetune(cfg, dense, data, cache, progress)
 
     methods: dict[str, dict] = {}
     decoded: dict[str, serialize.Params] = {}  # run 0's network as read back from its bytes
@@ -396,6 +455,10 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
     add("dc_pq", pq, [compression.shared_params(compression.deserialize_deep_compression(b)) for b in pq])
     dc_blobs = [compression.serialize_deep_compression(t, cfg.index_bits) for t in tuned]
     add("dc", dc_blobs, [compression.shared_params(compression.deserialize_deep_compression(b)) for b in dc_blobs])
+    add("nodes", *_through(serialize.serialize_dense, serialize.deserialize_dense, shrunk))
+    lr_blobs = [lowrank.serialize_lowrank(f) for f in factorised]
+    lr_decoded = [lowrank.deserialize_lowrank(b) for b in lr_blobs]
+    add("lowrank", lr_blobs, [lowrank.dense_params(f) for f in lr_decoded])
     for name, model in (("bwn", bwn), ("xnor", xnor)):
         blobs = [serialize.serialize_binary(model, r) for r in range(model.runs)]
         _, acc = evaluate(model, data.test)
@@ -415,7 +478,9 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
             "bwn": runners.binary_runner(bwn, 0, kernel="float"),
             "xnor": runners.binary_runner(xnor, 0, kernel="xnor"),
             "xnor_float": runners.binary_runner(xnor, 0, kernel="float"),
-            "magnitude_dense": runners.dense_runner(decoded["magnitude"])}
+            "magnitude_dense": runners.dense_runner(decoded["magnitude"]),
+            "lowrank": lowrank.runner(lr_decoded[0]),
+            "nodes": runners.dense_runner(decoded["nodes"])}
     seconds = runners.time_runners(runs, x, repeats=repeats, inner=3, threads=1)
     per_batch = runners.time_batches({k: runs[k] for k in ("dense", "magnitude")}, data.test.x, batches,
                                      repeats=repeats, images=batch)
@@ -423,6 +488,10 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
         key = "dc" if name == "dc_pq" else name
         m["inference_ms"] = 1e3 * seconds[key]
         m["ratio_vs_dense"] = seconds[key] / seconds["dense"]
+        # What the runner timed above multiplies per image (binary nets: one ±1 product per weight).
+        m["multiply_adds"] = (lowrank.multiply_adds(lr_decoded[0]) if name == "lowrank" else
+                              _multiply_adds(decoded["dense"], False) if name in ("bwn", "xnor") else
+                              _multiply_adds(decoded[name], sparse=runs_sparse(name)))
     xnor_check = runners.runner_accuracy(runs["xnor"], data.test.x, data.test.y)
 
     # quantisation with and without pruning, at every bit width of the sweep (Figs. 6 and 7)

@@ -423,7 +423,8 @@ def run_experiment(name: str, profile: str, seed: int = 0, context: Context | No
 CHAPTERS = {"HAN": "notebooks/01_magnitude_pruning", "LT": "notebooks/02_lottery_ticket",
             "DLT": "notebooks/03_deconstructing_tickets", "NT": "notebooks/04_net_trim",
             "XN": "notebooks/05_binary_networks", "DNW": "notebooks/06_neural_wirings",
-            "DC": "notebooks/07_comparison"}
+            "DC": "notebooks/07_comparison", "LR": "notebooks/08_structure", "NODE": "notebooks/08_structure",
+            "CH": "notebooks/08_structure", "GL": "notebooks/08_structure", "KD": "notebooks/08_structure"}
 
 
 def scoreboard(quick: list[dict], full: list[dict] | None = None) -> str:
