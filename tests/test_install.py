@@ -17,7 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-PREFIXES = {"HAN", "LT", "DLT", "NT", "XN", "DNW", "DC"}
+PREFIXES = {"HAN", "LT", "DLT", "NT", "XN", "DNW", "DC", "LR", "NODE", "CH", "GL", "KD"}
 # Import names whose distribution is named otherwise, for packages not installed here.
 DISTRIBUTION_OF = {"PIL": "pillow"}
 
