@@ -26,3 +26,13 @@ def mnist_small(mnist):
     from lotterylib.data import Dataset, Split
     cut = lambda s, n: Split(s.x[:n], s.y[:n])  # noqa: E731
     return Dataset("mnist", cut(mnist.train, 2000), cut(mnist.val, 500), cut(mnist.test, 500), 10, (784,))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test (the solver tests' timings and results do not depend on the load)."""
+    import torch
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

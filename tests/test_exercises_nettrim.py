@@ -83,12 +83,7 @@ def _failures(report) -> str:
     return "\n".join(report.failures)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("solution", [nettrim_layer_cvxpy, per_neuron_loop], ids=["masked", "per-neuron loop"])

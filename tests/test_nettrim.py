@@ -11,12 +11,7 @@ from lotterylib.claims import nt as nt_claims
 TIGHT = dict(tol=1e-6, obj_tol=1e-9, max_iter=20000)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
