@@ -30,8 +30,9 @@ TINY = LotteryConfig(train=TrainConfig(iterations=200, eval_every=100), seeds=(0
 LT_ROUNDS, ONESHOT = 3, (2,)
 DLT = DeconstructConfig(TINY, ("large_final", "random"), branches=((1, ("reinit", "freeze_init")),))
 DLT_ROUNDS = 2
-#: long enough to be killed in the middle (a checkpoint every second)
-SLOW = LotteryConfig(train=TrainConfig(iterations=2000, eval_every=100), seeds=(0, 1), rate_fc=0.5, rate_output=0.25)
+#: long enough to be killed in the middle (a checkpoint every second; a round trains for several seconds
+#: even on a quiet core), short enough to train three times (serial, killed, retried) in a test
+SLOW = LotteryConfig(train=TrainConfig(iterations=1000, eval_every=100), seeds=(0, 1), rate_fc=0.5, rate_output=0.25)
 
 
 def sweep() -> list[plan.Population]:
