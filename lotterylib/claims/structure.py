@@ -2,13 +2,11 @@
 
 The papers' own numbers are on speech recognisers and ImageNet/CIFAR conv nets: they are registered as
 *cited* (stated, with where they were read, never decided here). What this chapter decides are
-orderings on its own runs, by significance on per-seed values (:mod:`lotterylib.claims.stats`):
+orderings and bands on its own runs, from per-seed values (:mod:`lotterylib.claims.stats`):
 
-* **LR-1** — LeNet-300-100 factorised to ranks (32, 16) (the output layer whole) and fine-tuned loses no
-  accuracy against the dense net fine-tuned as long, the papers' "without losing accuracy" read as no
-  *significant* loss (no margin the papers never stated): it fails when (low rank − dense) is below
-  −2 pooled SE. A weak test by design (noise alone cannot make it fail, and a small real loss can pass
-  with few seeds): the chapter prints the gap beside it.
+* **LR-1** — LeNet-300-100 factorised to ranks (32, 16) (the output layer whole) and fine-tuned keeps its
+  accuracy within :data:`BAND` of the dense net fine-tuned as long (the band is this chapter's choice,
+  not a paper number): holds when the lower end of the 2-SE interval of (low rank − dense) is above −BAND.
 * **NODE-1** — the same for node pruning by J_o to (60, 20) hidden units.
 * **LR-3** (timing) — at batch 1 the low-rank and node-pruned nets run faster than the dense one and
   unstructured pruning to as many weights (CSR) does not: decided on the `make bench` record
@@ -47,6 +45,9 @@ from . import Claim, Context, NotReached, Part, Verdict, combine, experiment, re
 from .lt import lt_config
 from .stats import SIGNIFICANCE, gap, mean_se
 
+#: The accuracy band LR-1 and NODE-1 allow after fine-tuning (a fraction: 0.01 = 1 percentage point).
+#: This chapter's choice, not a paper number.
+BAND = 0.01
 
 
 @dataclass(frozen=True)
@@ -357,26 +358,25 @@ def structure_kd(profile: str, seed: int, context: Context) -> dict:
 
 # --- checks ------------------------------------------------------------------------------------------
 
-def _no_loss_part(label: str, shrunk, dense) -> tuple[Part, Any]:
-    """Holds unless the shrunk net is significantly (> 2 pooled SE) less accurate than the dense one."""
+def _band_part(label: str, shrunk, dense) -> tuple[Part, Any]:
     g = gap(shrunk, dense)
-    holds = None if not g.decidable else g.diff >= -SIGNIFICANCE * g.se
-    return Part(label, holds, f"fine-tuned − dense fine-tuned as long {g.text()}"), g
+    holds = None if not g.decidable else g.diff - SIGNIFICANCE * g.se > -BAND
+    return Part(label, holds, f"fine-tuned − dense fine-tuned as long {g.text()}; band −{100 * BAND:.1f} pp"), g
 
 
 def check_lr1(s: Mapping[str, Any], profile: str) -> Verdict:
-    """Low rank at the claim's ranks, fine-tuned, not significantly below the dense net fine-tuned as long."""
+    """Low rank at the claim's ranks, fine-tuned, within BAND of the dense net fine-tuned as long."""
     row = next(r for r in s["lowrank"] if r["ranks"] == s["claim_ranks"])
-    no_loss, g = _no_loss_part(f"ranks {tuple(row['ranks'])}, {s['dense_weights'] / row['weights']:.1f}× fewer weights",
+    band, g = _band_part(f"ranks {tuple(row['ranks'])}, {s['dense_weights'] / row['weights']:.1f}× fewer weights",
                          row["finetuned_test_acc"], s["dense_as_long"])
-    return combine([no_loss], g.diff, "fails when the gap is below −2 pooled SE")
+    return combine([band], g.diff, "the lower end of the 2-SE interval must lie above −band")
 
 
 def check_node1(s: Mapping[str, Any], profile: str) -> Verdict:
     c = s["node_claim"]
-    no_loss, g = _no_loss_part(f"units {tuple(c['units'])}, {s['dense_weights'] / c['weights']:.1f}× fewer weights",
+    band, g = _band_part(f"units {tuple(c['units'])}, {s['dense_weights'] / c['weights']:.1f}× fewer weights",
                          c["finetuned_test_acc"], s["dense_as_long"])
-    return combine([no_loss], g.diff, "fails when the gap is below −2 pooled SE")
+    return combine([band], g.diff, "the lower end of the 2-SE interval must lie above −band")
 
 
 def _claim_row(s: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -452,10 +452,10 @@ def _cited(measured: str = "not measured here at the paper's scale") -> Any:
     return lambda s, profile: combine([Part("the paper's setting", None, measured, kind="cited")])
 
 
-register(Claim("LR-1", "Xue, Li & Gong 2013 (\"without losing accuracy\", abstract); the sizes are this chapter's", "LeNet-300-100 factorised by SVD "
-               "to ranks (32, 16) and fine-tuned loses no accuracy against the dense net fine-tuned as long",
+register(Claim("LR-1", "Xue, Li & Gong 2013 (method); the band is this chapter's", "LeNet-300-100 factorised by SVD "
+               "to ranks (32, 16) and fine-tuned keeps its accuracy within 1 pp of the dense net fine-tuned as long",
                "— (the paper's nets are speech DNNs; see LR-2)",
-               "(low rank − dense as long) ≥ −2 pooled SE of per-seed values (no significant loss)", "structure_mlp", check_lr1))
+               "(low rank − dense as long) − 2 SE > −1 pp, per-seed values", "structure_mlp", check_lr1))
 register(Claim("LR-2", "Xue, Li & Gong 2013, abstract (read in the abstract)", "SVD restructuring plus fine-tuning "
                "reduces a speech DNN's model size by more than 80% without losing accuracy",
                "> 80% smaller, no accuracy loss (two LVCSR tasks)", "cited: speech recognisers, not reproduced here",
@@ -466,10 +466,10 @@ register(Claim("LR-3", "the survey behind this book (Article 002: many methods s
                "— (no paper number: a statement about kernels)",
                "batch 1: low-rank and node-pruned speed ratio > 1, CSR ≤ 1 (measured by make bench)",
                "structure_mlp", check_lr3, kind="timing"))
-register(Claim("NODE-1", "He et al. 2014 (J_o; \"without accuracy loss\", abstract); the sizes are this chapter's", "LeNet-300-100 cut to (60, 20) "
-               "hidden units by output-weight importance J_o and fine-tuned loses no accuracy against the "
+register(Claim("NODE-1", "He et al. 2014 (method, J_o); the band is this chapter's", "LeNet-300-100 cut to (60, 20) "
+               "hidden units by output-weight importance J_o and fine-tuned keeps its accuracy within 1 pp of the "
                "dense net fine-tuned as long", "— (the paper's nets are speech DNNs; see NODE-2)",
-               "(node-pruned − dense as long) ≥ −2 pooled SE of per-seed values (no significant loss)", "structure_mlp", check_node1))
+               "(node-pruned − dense as long) − 2 SE > −1 pp, per-seed values", "structure_mlp", check_node1))
 register(Claim("NODE-2", "He et al. 2014, abstract (read in the abstract)", "Node pruning reduces a DNN's complexity "
                "to 37.9%, and to 12.3% without accuracy loss when combined with weight decomposition (Switchboard)",
                "37.9%; 12.3% combined", "cited: a speech recogniser, not reproduced here", "structure_mlp",
