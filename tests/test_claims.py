@@ -283,3 +283,14 @@ def test_a_cited_part_reports_and_never_decides():
     assert v.holds is True
     claim = claims.Claim("TOY-1", "toy", "s", "p", "t", "toy", lambda s, p: v)
     assert "cited, reported only" in claims.table([claims.record(claim, v, "quick")])
+
+
+def test_the_claims_table_fits_a_book_page_and_cuts_nothing():
+    # Issue 18: a page's output box shows about 76 characters; a longer line is cut off by its scrollbar.
+    claims.load_all()
+    records = [claims.record(c, claims.Verdict(None, "—", "a note " * 20), "quick") for c in claims.CLAIMS.values()]
+    text = claims.table(records)
+    assert max(len(line) for line in text.splitlines()) <= 76
+    flat = " ".join(text.split())
+    for c in claims.CLAIMS.values():
+        assert " ".join(c.statement.split()) in flat, c.id

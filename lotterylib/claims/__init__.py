@@ -360,17 +360,20 @@ def mark(holds: bool | None) -> str:
     return "holds" if holds is True else "NOT REPRODUCED" if holds is False else "undecided"
 
 
-def table(records: list[dict], width: int = 100) -> str:
+def table(records: list[dict], width: int = 76) -> str:
     """The claims as text, one block each, nothing cut: id, kind and verdict; what the paper says; what
     was measured (every part of a claim with its own verdict, with the standard errors); the rule."""
     import textwrap
 
     def wrap(label: str, text: str) -> list[str]:
-        return textwrap.wrap(text, width, initial_indent=f"  {label}: ", subsequent_indent="      ") or []
+        return textwrap.wrap(text, width, initial_indent=f"  {label}: ", subsequent_indent="      ",
+                             break_on_hyphens=False) or []
 
     lines = []
     for r in records:
-        lines.append(f"{r['id']} [{r.get('kind', 'empirical')}] {mark(r['holds'])} — {r['statement']}")
+        # wrapped like the rest, at a width a book page's output box shows without scrolling
+        lines += textwrap.wrap(f"{r['id']} [{r.get('kind', 'empirical')}] {mark(r['holds'])} — {r['statement']}",
+                               width, subsequent_indent="    ", break_on_hyphens=False)
         lines += wrap("paper", f"{r['paper_value']} ({r['paper']})")
         parts = r.get("parts") or []
         if parts:
