@@ -383,7 +383,7 @@ def check_dlt5(summary: Mapping[str, Any], profile: str) -> Verdict:
 
 
 def check_dlt6(summary: Mapping[str, Any], profile: str) -> Verdict:
-    """Table 1 (recalled, unverified): untrained accuracy per net, θ₀ vs signed constant — orderings only."""
+    """Table 1 (not read in the paper here, unverified): untrained accuracy per net, θ₀ vs signed constant — orderings only."""
     def conv(c):
         parts = []
         for m in CONV_LT:
@@ -395,7 +395,7 @@ def check_dlt6(summary: Mapping[str, Any], profile: str) -> Verdict:
     cifar = summary.get("cifar") or {}
     if not cifar.get("available"):
         raise NotReached("needs the Conv-2/4/6 runs on the full CIFAR-10")
-    return combine(conv(cifar), note="Table 1's numbers are recalled, not read: orderings only")
+    return combine(conv(cifar), note="Table 1's numbers were not read in the paper here: orderings only")
 
 
 def check_dlt7(summary: Mapping[str, Any], profile: str) -> Verdict:
@@ -428,13 +428,13 @@ def check_dlt8(summary: Mapping[str, Any], profile: str) -> Verdict:
 
 LT = "large_final"  # the lottery ticket: IMP's trunk criterion
 
-register(Claim("DLT-1", f"{PAPER}, Fig. 3 (recalled: claims.md §2e; text not read here)", "large_final and magnitude_increase find the best tickets; "
+register(Claim("DLT-1", f"{PAPER}, Fig. 3 (from claims.md §2e; the paper's text not read here)", "large_final and magnitude_increase find the best tickets; "
                "movement is good too; random is worse; small_final is worse than random", "curves (Fig. 3)",
                "orderings > 2 SE at Pm 21/7/3.6%", "dlt", check_dlt1))
-register(Claim("DLT-2", f"{PAPER}, Fig. 4 (recalled; rule from claims.md Corrections)", "mask-1: reinit/reshuffle/constant without the original "
+register(Claim("DLT-2", f"{PAPER}, Fig. 4 (not read in the paper here; rule from claims.md Corrections)", "mask-1: reinit/reshuffle/constant without the original "
                "signs are much worse than LT; with the signs, on par with LT", "curves (Fig. 4)",
                "signed − unsigned > 2 SE; LT − unsigned > 2 SE; signed ≥ LT − max(0.3 pp, 2 SE)", "dlt", check_dlt2))
-register(Claim("DLT-3", f"{PAPER}, Fig. 5 (recalled; rule from claims.md Corrections)", "mask-0: freezing pruned weights at init is worse than at "
+register(Claim("DLT-3", f"{PAPER}, Fig. 5 (not read in the paper here; rule from claims.md Corrections)", "mask-0: freezing pruned weights at init is worse than at "
                "zero; init-or-zero by direction (Variant 1) matches LT; Variant 2 at least as good",
                "curves (Fig. 5)", "LT − freeze_init > 2 SE at Pm 21–7%; Variant 1 ≥ LT − 0.3 pp; Variant 2 ≥ Variant 1",
                "dlt", check_dlt3))
@@ -443,7 +443,7 @@ register(Claim("DLT-4", f"{PAPER}, §5", "supermask (large_final_same_sign on th
 register(Claim("DLT-5", f"{PAPER}, abstract (read)", "the same supermask on signed constants σ·sign(θ₀) does better still",
                "86% MNIST / 41% CIFAR", "above chance, a random mask and θ₀ by > 2 SE; full: 86% within 2 SE",
                "dlt", check_dlt5))
-register(Claim("DLT-6", f"{PAPER}, Table 1 (recalled, unverified)", "untrained Conv-2/4/6 on CIFAR-10: signed constants "
+register(Claim("DLT-6", f"{PAPER}, Table 1 (not read in the paper here, unverified)", "untrained Conv-2/4/6 on CIFAR-10: signed constants "
                "above θ₀ under the supermask", "Conv-2 22.3/37.4, Conv-4 23.7/39.7, Conv-6 24.0/41.0",
                "orderings > 2 SE", "dlt", check_dlt6, decidable=("full",),
                requires="the full CIFAR-10 at $LOTTERYLIB_DATA/cifar-10-batches-py/"))
@@ -452,9 +452,9 @@ register(Claim("DLT-7", f"{PAPER}, §5.2 (DWR wording read; numbers not)", "lear
                "FC 95.3% (secondary sources, unverified)", "orderings > 2 SE", "dlt", check_dlt7))
 register(Claim("DLT-8", f"{PAPER}, untrained-accuracy figure", "large_final_same_sign is the best untrained mask",
                "figure", "> every other criterion's best by > 2 SE", "dlt", check_dlt8))
-register(Claim("DLT-9", f"{PAPER}, Fig. 4 (recalled; rule from claims.md Corrections)", "DLT-2 under the authors' "
+register(Claim("DLT-9", f"{PAPER}, Fig. 4 (not read in the paper here; rule from claims.md Corrections)", "DLT-2 under the authors' "
                "protocol (each variant its own chain of pruning rounds), and on branches at Pm 3.6%", "curves (Fig. 4)",
                "as DLT-2", "dlt_chains", check_dlt9, decidable=("full",)))
-register(Claim("DLT-10", f"{PAPER}, Fig. 5 (recalled; rule from claims.md Corrections)", "DLT-3 under the authors' "
+register(Claim("DLT-10", f"{PAPER}, Fig. 5 (not read in the paper here; rule from claims.md Corrections)", "DLT-3 under the authors' "
                "protocol, and on branches at Pm 3.6%", "curves (Fig. 5)", "as DLT-3", "dlt_chains", check_dlt10,
                decidable=("full",)))

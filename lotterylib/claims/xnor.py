@@ -244,8 +244,8 @@ def check_speed(summary, profile) -> Verdict:
                    note="the paper's 58× is per convolution on its CPU: the check asks only 'faster than float32'")
 
 
-#: BinaryConnect's MNIST test errors (%): deterministic as recalled from Table 2 (not read in the paper
-#: here), stochastic as the authors' README states for the code that reproduces the paper's run.
+#: BinaryConnect's MNIST test errors (%): deterministic from Table 2 as the reference notes give it (the
+#: paper's table not read here), stochastic as the authors' README states for the code that reproduces the paper's run.
 BC_STATED = {"bc_mlp": 1.29, "bc_mlp_stoch": 1.18}
 
 
@@ -287,8 +287,8 @@ register(Claim("XN-9", PAPER, "The XNOR + popcount matrix product is faster than
                "xnor", check_speed, kind="timing"))
 register(Claim("XN-10", BC_PAPER, "BinaryConnect's MNIST test error: permutation-invariant MLP, 3 × 1024 ReLU, "
                "BatchNorm, squared hinge loss, SGD with an exponentially decaying lr, minibatch 200 (§3.1, Table 2)",
-               "deterministic 1.29 % (Table 2 as recalled, not read in the paper here), stochastic 1.18 % "
-               "(Table 2 as recalled; the authors' README: 'around 1.18%')",
+               "deterministic 1.29 % (Table 2, from the reference notes: not read in the paper here), stochastic "
+               "1.18 % (Table 2, likewise; the authors' README: 'around 1.18%')",
                f"each stated error within 2 SE of the seed mean; full profile only: {full_run_command('XN')}",
                "xnor", check_binaryconnect, decidable=("full",)))
 register(Claim("XN-11", PAPER, "Binarising the inputs as well as the weights costs accuracy: BWN > XNOR-Net "
