@@ -4,7 +4,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -171,11 +170,9 @@ def test_bad_input_is_one_line_exit_2_before_any_work(kind, tmp_path, data_root)
         if "--cache" not in args:
             args = [*args, "--cache", str(cache)] if "LOTTERYLIB_CACHE" not in env else args
         before = snapshot(cache), snapshot(cache_file)
-        start = time.time()
         res = cli(*args, "--no-progress", timeout=60,
                   env={"LOTTERYLIB_DATA": str(data_root), "LOTTERYLIB_CACHE": str(cache),
                        "LOTTERYLIB_RESULTS": str(tmp_path / "no-results"), **env})
-        seconds = time.time() - start
         after = snapshot(cache), snapshot(cache_file)
     finally:
         for step in undo:
@@ -187,7 +184,6 @@ def test_bad_input_is_one_line_exit_2_before_any_work(kind, tmp_path, data_root)
     assert INSTRUCTION.search(lines[0].split(":", 2)[2]), f"says what is wrong but not what to do: {lines[0]}"
     assert after == before, "a refused command changed the result cache"
     assert not (tmp_path / "no-results").exists() and not (tmp_path / "s.md").exists()
-    assert seconds < 30, f"took {seconds:.0f} s: the check came after work started"
 
 
 @pytest.mark.parametrize("refuse", ["os.access", "probe write"])
