@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -137,6 +138,49 @@ def _process_alive(pid: int) -> bool:
 
 _HELD: dict[str, list] = {}  # lock file → [open file, depth]: this process's locks, so that they nest
 
+#: A wait for a lock longer than this is reported (then every ten times as long) on the process's
+#: standard error, with the holder's pid and command line: two chapters of ``make book`` wait for
+#: each other's runs, and a wait that never ends must say on what, not look like a slow cell.
+LOCK_REPORT_AFTER_S = 60.0
+
+
+def _holder(fh) -> str:
+    """'pid N (command line)' of the process that wrote itself into the lock file, as far as known."""
+    try:
+        fh.seek(0)
+        pid = int(fh.read().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
+    if not pid:
+        return "an unknown process"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmd = ""
+    return f"pid {pid}" + (f" ({cmd[:120]})" if cmd else "")
+
+
+def _acquire(fh, key: str) -> None:
+    """Take the exclusive lock, waiting as long as it takes; long waits are reported. The holder's pid
+    goes into the file (for the report only: the kernel's flock decides, not the file's content)."""
+    start = time.monotonic()
+    report_at = LOCK_REPORT_AFTER_S
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            waited = time.monotonic() - start
+            if waited >= report_at:
+                print(f"lotterylib: waited {waited:.0f} s for {key}, held by {_holder(fh)}",
+                      file=sys.__stderr__ or sys.stderr, flush=True)
+                report_at *= 10
+            time.sleep(0.1 if waited < 5 else 0.5)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
@@ -157,7 +201,7 @@ def file_lock(path: Path) -> Iterator[None]:
     Path(key).parent.mkdir(parents=True, exist_ok=True)
     fh = open(key, "a+")
     try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        _acquire(fh, key)
         _HELD[key] = [fh, 1]
         try:
             yield

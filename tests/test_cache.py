@@ -132,3 +132,33 @@ def test_provenance_says_whether_the_tree_had_uncommitted_changes(monkeypatch):
     assert made["dirty"] is True and made["source"] == source_digest() and len(made["source"]) == 12
     monkeypatch.setenv("LOTTERYLIB_DIRTY", "0")
     assert provenance("cpu", 1.0)["dirty"] is False
+
+
+def test_a_long_wait_for_a_lock_says_which_process_holds_it(tmp_path, monkeypatch, capfd):
+    """Two chapters share runs through the cache's locks; a wait that does not end must name its holder
+    on standard error (the CI log), not pass for a slow cell."""
+    import subprocess
+    import sys
+    import time
+
+    from lotterylib import cache as cache_module
+
+    cache = ResultCache(tmp_path)
+    key = LotteryConfig(seeds=(0,))
+    lock_file = str(cache.path(key, "imp")) + ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom lotterylib.cache import file_lock\n"
+         "with file_lock(Path(sys.argv[1])):\n    print('held', flush=True)\n    time.sleep(1.5)\n", lock_file],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(cache_module, "LOCK_REPORT_AFTER_S", 0.3)
+        start = time.monotonic()
+        with cache.lock(key, "imp"):
+            waited = time.monotonic() - start
+    finally:
+        holder.wait(timeout=30)
+    assert waited > 0.5  # it did wait for the other process
+    err = capfd.readouterr().err
+    assert f"held by pid {holder.pid}" in err and lock_file in err and "python" in err
+    assert err.count("lotterylib: waited") == 1  # one line, not one per poll
