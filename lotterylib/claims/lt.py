@@ -6,7 +6,8 @@ values by the significance rule of :mod:`.stats`, part by part (:class:`~lottery
 
 Profiles share one code path and differ only in sizes:
 
-* ``quick`` (CPU, minutes): 3 seeds, 1,000 iterations per round, 50 % of hidden and 25 % of output
+* ``quick`` (CPU, minutes): 3 seeds, 1,000 iterations per round (evaluated every 100: validation and test,
+  15,000 images, every 50 cost more than the training), 50 % of hidden and 25 % of output
   weights pruned per round, 4 rounds (Pm 100 → 6.3 %). At 1,000 iterations every network early-stops
   near the end, so the early-stopping claims (LT-2, and the iteration parts of the others) and the end
   of a long training (LT-12) are left to full; LT-1's "learns faster" is checked on the mean test
@@ -39,7 +40,7 @@ def lt_config(profile: str, seed: int = 0) -> tuple[LotteryConfig, int, tuple[in
     """(config, IMP rounds, one-shot rounds) of a profile; ``seed`` shifts every run's seed."""
     if profile == "quick":
         seeds = tuple(3 * seed + i for i in range(3))
-        cfg = LotteryConfig(train=TrainConfig(iterations=1000, eval_every=50), seeds=seeds,
+        cfg = LotteryConfig(train=TrainConfig(iterations=1000, eval_every=100), seeds=seeds,
                             rate_fc=0.5, rate_output=0.25)
         return cfg, 4, (2, 4)
     if profile == "full":
