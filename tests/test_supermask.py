@@ -457,7 +457,7 @@ def test_dlt_full_settings_and_undecided_cifar():
     chains = dlt.chain_settings("full", 0)
     assert chains.rounds == 15 and set(chains.deconstruct.chains) == set(D.MASK1 + D.MASK0)
     assert [round(100 * pm[r], 1) for r, _ in chains.deconstruct.branches] == [3.6]
-    assert dlt.settings("quick").deconstruct.lottery.train.iterations == 1000
+    assert dlt.settings("quick").deconstruct.lottery.train.iterations == 600
     assert len(dlt.settings("quick").deconstruct.lottery.seeds) == 3
     with pytest.raises(ValueError, match="unknown profile"):
         dlt.settings("medium")
