@@ -26,13 +26,15 @@ from lotterylib.train import TrainConfig, configure_threads
 
 import ray  # noqa: E402 - the ray extra; requirements.txt pins it, so make test always runs these tests
 
-TINY = LotteryConfig(train=TrainConfig(iterations=200, eval_every=100), seeds=(0, 1), rate_fc=0.5, rate_output=0.25)
+# Evaluated at the start and the end only: an evaluation reads 15,000 MNIST images per net and would cost
+# more than the training.
+TINY = LotteryConfig(train=TrainConfig(iterations=200, eval_every=200), seeds=(0, 1), rate_fc=0.5, rate_output=0.25)
 LT_ROUNDS, ONESHOT = 3, (2,)
 DLT = DeconstructConfig(TINY, ("large_final", "random"), branches=((1, ("reinit", "freeze_init")),))
 DLT_ROUNDS = 2
 #: long enough to be killed in the middle (a checkpoint every second; a round trains for several seconds
 #: even on a quiet core), short enough to train three times (serial, killed, retried) in a test
-SLOW = LotteryConfig(train=TrainConfig(iterations=1000, eval_every=100), seeds=(0, 1), rate_fc=0.5, rate_output=0.25)
+SLOW = LotteryConfig(train=TrainConfig(iterations=600, eval_every=300), seeds=(0, 1), rate_fc=0.5, rate_output=0.25)
 
 
 def sweep() -> list[plan.Population]:
