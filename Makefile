@@ -20,6 +20,10 @@ BOOK_ORDER := $(filter $(NOTEBOOKS),$(LONGEST_FIRST:%=notebooks/%.ipynb)) \
 VENDOR := book/_vendor
 BOOK_CACHE ?= $(abspath .cache/lotterylib)
 UV_VERSION := 0.13.9
+# Two jobs share two cores, so every library computes on one thread: torch and the BLAS read
+# OMP_NUM_THREADS, the others their own variable (on a small shared machine two threads on a busy
+# core ran 100x slower than one, lotterylib.train.configure_threads).
+ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 RAYON_NUM_THREADS=1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all book test unit install-test browser chromium notebooks claims bench vendor clean help lab student
@@ -57,12 +61,12 @@ TEST_CACHE := $(abspath .cache/lotterylib-test)
 test: $(STAMP) chromium
 	rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
 	$(MAKE) --no-print-directory book BOOK_CACHE=$(TEST_CACHE)
-	OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium) \
+	$(ONE_THREAD) LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium) \
 	  $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 -m "not install" \
 	  -p no:cacheprovider --durations=12 tests
 
 unit: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile -q -m "not install" --ignore tests/test_browser.py \
+	$(ONE_THREAD) $(PY) -m pytest -n 2 --dist loadfile -q -m "not install" --ignore tests/test_browser.py \
 	  --ignore tests/test_lab.py --ignore tests/test_chapters.py tests
 
 install-test: $(STAMP)
@@ -104,7 +108,7 @@ CODE_SALT = $$($(PY) -c "from lotterylib.provenance import source_digest; print(
 book: $(STAMP) $(VENDOR)/.done
 	rm -rf book/notebooks book/_build && mkdir -p book/notebooks
 	export LOTTERYLIB_CACHE_SALT=$(CODE_SALT) && \
-	printf '%s\n' $(BOOK_ORDER) | OMP_NUM_THREADS=1 LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick TQDM_DISABLE=1 \
+	printf '%s\n' $(BOOK_ORDER) | $(ONE_THREAD) LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick TQDM_DISABLE=1 \
 	  xargs -P 2 -I{} sh -c 'echo "executing {}"; start=$$(date +%s); \
 	    $(PY) -m papermill --log-level ERROR --execution-timeout $(CELL_TIMEOUT_S) --cwd notebooks "{}" "book/{}" || exit 255; \
 	    echo "executed {} in $$(( $$(date +%s) - start )) s"' && \
