@@ -159,8 +159,31 @@ BAD_INPUT = {
 INSTRUCTION = re.compile(r"\b(use|give|pass|set|choose|point|put|replace|restore|delete|make it|leave)\b", re.I)
 
 
-@pytest.mark.parametrize("kind", BAD_INPUT)
-def test_bad_input_is_one_line_exit_2_before_any_work(kind, tmp_path, data_root):
+def cli_in_process(args, env, monkeypatch, capsys):
+    """``python -m lotterylib ARGS`` in this process (its exit code, stdout, stderr): the bad-input matrix
+    pays one import of the library instead of one per case; SUBPROCESS_CASES run as a real process."""
+    from types import SimpleNamespace
+
+    from lotterylib.cli import main
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # argparse's refusals
+        code = exit_.code
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+
+#: Cases also run as a separate ``python -m lotterylib`` process: the exit status and stderr a shell sees.
+SUBPROCESS_CASES = ("unknown profile", "seed not an integer", "data file with the wrong checksum",
+                    "cuda on a machine without")
+
+
+@pytest.mark.parametrize("kind,how", [(k, "in process") for k in BAD_INPUT] + [(k, "subprocess") for k in SUBPROCESS_CASES],
+                         ids=[k for k in BAD_INPUT] + [f"{k} (a process)" for k in SUBPROCESS_CASES])
+def test_bad_input_is_one_line_exit_2_before_any_work(kind, how, tmp_path, data_root, monkeypatch, capsys):
     cache = filled_cache(tmp_path)
     cache_file = tmp_path / "cache-file"
     cache_file.write_bytes(b"not a folder\n")
@@ -170,9 +193,12 @@ def test_bad_input_is_one_line_exit_2_before_any_work(kind, tmp_path, data_root)
         if "--cache" not in args:
             args = [*args, "--cache", str(cache)] if "LOTTERYLIB_CACHE" not in env else args
         before = snapshot(cache), snapshot(cache_file)
-        res = cli(*args, "--no-progress", timeout=60,
-                  env={"LOTTERYLIB_DATA": str(data_root), "LOTTERYLIB_CACHE": str(cache),
-                       "LOTTERYLIB_RESULTS": str(tmp_path / "no-results"), **env})
+        env = {"LOTTERYLIB_DATA": str(data_root), "LOTTERYLIB_CACHE": str(cache),
+               "LOTTERYLIB_RESULTS": str(tmp_path / "no-results"), **env}
+        if how == "subprocess":
+            res = cli(*args, "--no-progress", timeout=60, env=env)
+        else:
+            res = cli_in_process([*args, "--no-progress"], env, monkeypatch, capsys)
         after = snapshot(cache), snapshot(cache_file)
     finally:
         for step in undo:
