@@ -80,7 +80,9 @@ class SpiralsConfig:
 
 def spirals_config(profile: str, seed: int) -> SpiralsConfig:
     if profile == "quick":
-        return SpiralsConfig(seed=seed, seeds=tuple(3 * seed + i for i in range(3)))
+        # 500 ADMM iterations per layer program (a third less time than 1,000; NT-1/3/8/9 gave the same
+        # verdicts, and NT-1's layer-2 count moved from 3613 to 3620 on seed 0).
+        return SpiralsConfig(seed=seed, seeds=tuple(3 * seed + i for i in range(3)), max_iter=500)
     # 20 nets, as the supplementary's 20 retrainings per ε in Fig. S.2.
     return SpiralsConfig(seed=seed, seeds=tuple(20 * seed + i for i in range(20)), max_iter=3000,
                          gains=(0.0025, 0.005, 0.01, 0.02, 0.04, 0.08))
