@@ -108,8 +108,9 @@ vendor: $(VENDOR)/.done
 # source (LOTTERYLIB_CACHE_SALT), so a code change never reuses results made by older code.
 # No progress bars in the book (TQDM_DISABLE): a static page cannot show them. Each chapter's wall time
 # is printed when it ends, and a cell that runs past CELL_TIMEOUT_S fails the build (the longest quick
-# cell takes about 3 min), so a stuck cell is named in the log instead of using up CI's time.
-CELL_TIMEOUT_S ?= 900
+# cell takes about 3 min; 30 min leaves room for a machine several times slower), so a stuck cell is
+# named in the log instead of using up CI's time.
+CELL_TIMEOUT_S ?= 1800
 CODE_SALT = $$($(PY) -c "from lotterylib.provenance import source_digest; print(source_digest())")
 JUPYTER_BOOK = $(VENV)/bin/jupyter-book build book -W -n --keep-going
 BOOK_DONE = Book: book/_build/html/index.html
