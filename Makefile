@@ -26,7 +26,7 @@ UV_VERSION := 0.13.9
 ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 RAYON_NUM_THREADS=1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all book executed test unit install-test browser chromium notebooks claims bench vendor clean help lab student
+.PHONY: all book test unit install-test browser chromium notebooks claims bench vendor clean help lab student
 all: help
 help:
 	@echo "make book   - set up, execute every chapter (quick profile) and build book/_build/html"
@@ -50,26 +50,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
 	touch $@
 
-# Executes every chapter once, as `make book` does (papermill fails on any cell error and every
-# chapter ends with its claim checks), into a fresh result cache; then builds the HTML while the unit
+# Builds the book (executing every chapter once, as `make book` does: papermill fails on any cell
+# error and every chapter ends with its claim checks) into a fresh result cache, then runs the unit
 # tests, the checks of the executed chapters (tests/test_chapters.py reads them: nothing is executed
-# twice) and the test of `make lab` (tests/test_lab.py: chapter 01 live in JupyterLab, about 30 s)
-# run; then the browser test of the built pages (tests/test_browser.py, headless Chromium). Two
-# workers, one test file per worker, one thread each so two workers do not oversubscribe two cores.
+# twice), the browser test of the built pages (tests/test_browser.py, headless Chromium) and of
+# `make lab` (tests/test_lab.py: chapter 01 live in JupyterLab, 30-45 s): two workers, one test file per
+# worker, one thread each so two workers do not oversubscribe two cores.
 # The fresh-venv install test (tests/test_install.py, about 1.5 min) runs with `make install-test`.
 TEST_CACHE := $(abspath .cache/lotterylib-test)
-TEST_ENV = $(ONE_THREAD) LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium)
 test: $(STAMP) chromium
 	rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
-	$(MAKE) --no-print-directory executed BOOK_CACHE=$(TEST_CACHE)
-	@# The HTML build (one core, about a minute) runs beside every test that does not read the HTML;
-	@# then the browser test of the built pages. Its log is printed when it ends.
-	$(JUPYTER_BOOK) > .cache/jupyter-book.log 2>&1 & html=$$!; \
-	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 -m "not install" -p no:cacheprovider \
-	  --durations=12 --ignore tests/test_browser.py tests; tests=$$?; \
-	wait $$html; built=$$?; cat .cache/jupyter-book.log; \
-	[ $$tests = 0 ] && [ $$built = 0 ] && echo "$(BOOK_DONE)"
-	$(TEST_ENV) $(PY) -m pytest -n 2 --timeout 1200 -p no:cacheprovider tests/test_browser.py
+	$(MAKE) --no-print-directory book BOOK_CACHE=$(TEST_CACHE)
+	$(ONE_THREAD) LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium) \
+	  $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 -m "not install" \
+	  -p no:cacheprovider --durations=12 tests
 
 unit: $(STAMP)
 	$(ONE_THREAD) $(PY) -m pytest -n 2 --dist loadfile -q -m "not install" --ignore tests/test_browser.py \
@@ -112,14 +106,7 @@ vendor: $(VENDOR)/.done
 # named in the log instead of using up CI's time.
 CELL_TIMEOUT_S ?= 1800
 CODE_SALT = $$($(PY) -c "from lotterylib.provenance import source_digest; print(source_digest())")
-JUPYTER_BOOK = $(VENV)/bin/jupyter-book build book -W -n --keep-going
-BOOK_DONE = Book: book/_build/html/index.html
-book: executed
-	$(JUPYTER_BOOK)
-	@echo "$(BOOK_DONE)"
-
-# The chapters executed into book/notebooks/ and the claims page, without the HTML.
-executed: $(STAMP) $(VENDOR)/.done
+book: $(STAMP) $(VENDOR)/.done
 	rm -rf book/notebooks book/_build && mkdir -p book/notebooks
 	export LOTTERYLIB_CACHE_SALT=$(CODE_SALT) && \
 	printf '%s\n' $(BOOK_ORDER) | $(ONE_THREAD) LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick TQDM_DISABLE=1 \
@@ -127,6 +114,8 @@ executed: $(STAMP) $(VENDOR)/.done
 	    $(PY) -m papermill --log-level ERROR --execution-timeout $(CELL_TIMEOUT_S) --cwd notebooks "{}" "book/{}" || exit 255; \
 	    echo "executed {} in $$(( $$(date +%s) - start )) s"' && \
 	LOTTERYLIB_CACHE=$(BOOK_CACHE) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
+	$(VENV)/bin/jupyter-book build book -W -n --keep-going
+	@echo "Book: book/_build/html/index.html"
 
 # The chapters live in JupyterLab: the sliders are ipywidgets redrawn by a kernel, and the kernel is this
 # venv's python (with lotterylib). Same data and result cache as `make book` (the cache stamped with
