@@ -95,15 +95,19 @@ def test_concurrent_puts_first_writer_wins_and_readers_never_see_a_broken_entry(
         import warnings
         from keys import Key, ResultCache, payload
         warnings.simplefilter("error")  # a "corrupt entry" warning fails the reader
+        import time
         cache = ResultCache({str(tmp_path / "cache")!r})
-        seen = 0
-        for _ in range(150):
+        # Poll until every key has been read whole at least once (the writers start as late as their
+        # imports let them on a loaded machine), at most 120 s; a fixed number of polls could end first.
+        seen, whole, deadline = 0, set(), time.monotonic() + 120
+        while len(whole) < 20 and time.monotonic() < deadline:
             for i in range(20):
                 entry = cache.get(Key(i))
                 if entry is not None:
                     w = entry.tensors()["w"]
                     assert w.shape == (100, 100)
                     seen += 1
+                    whole.add(i)
         print(seen)
     '''
     procs = [_child(writer.replace("__N__", name), tmp_path) for name in ("a", "b")] + [_child(reader, tmp_path)]
