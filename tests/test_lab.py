@@ -56,8 +56,8 @@ def free_port() -> int:
 
 
 def api(url: str, token: str, path: str, method: str = "GET", patience: float = 60):
-    """JupyterLab's REST API; a request that times out or is refused is retried for ``patience``
-    seconds (a busy server, starting a kernel, can be slow to answer)."""
+    """JupyterLab's REST API; a request that times out, is refused or gets a server error (5xx) is
+    retried for ``patience`` seconds (a busy server, starting a kernel, can be slow to answer)."""
     request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"token {token}"})
     deadline = time.time() + patience
     while True:
@@ -65,8 +65,12 @@ def api(url: str, token: str, path: str, method: str = "GET", patience: float = 
             with urllib.request.urlopen(request, timeout=20) as r:
                 body = r.read()
             return json.loads(body) if body else None
-        except urllib.error.HTTPError:
-            raise  # an answer, not a busy server
+        except urllib.error.HTTPError as err:
+            # A 4xx is an answer; a 5xx is the server failing this request (seen: 500 on api/kernels
+            # while a kernel was starting on a loaded machine): retried like a busy server.
+            if err.code < 500 or time.time() > deadline:
+                raise
+            time.sleep(1)
         except OSError:
             if time.time() > deadline:
                 raise
