@@ -105,6 +105,17 @@ def test_complete_dag_rejects_bad_blocks():
     for blocks in ([4], [3, 0, 2], []):
         with pytest.raises(ValueError, match="blocks"):
             wiring.complete_dag(blocks)
+        with pytest.raises(ValueError, match="blocks"):  # a config checks them without building the graph
+            wiring.GraphConfig(blocks=tuple(blocks))
+
+
+def test_a_config_is_made_without_building_its_graph(monkeypatch):
+    # The full profile's settings are read by many checks; building its 325,760-edge graph for every
+    # config made reading them take ~5 s.
+    def build(_):
+        raise AssertionError("the graph was built")
+    monkeypatch.setattr(wiring, "complete_dag", build)
+    wiring.GraphConfig(blocks=(32, 192, 192, 192, 192, 100))
 
 
 # --- the classifier and its variants -------------------------------------------------------------------
