@@ -56,6 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import bitpack, weightfn
+from .pooling import max_pool2x2
 from .models import PopulationModel, StackedConv2d, StackedLinear, conv_fc_forward, from_grouped, to_grouped
 from .seeds import derive
 from .train import TrainConfig
@@ -531,7 +532,7 @@ class BinaryNet(PopulationModel):
         for block, pool in zip(self.convs, self.pools):  # each block ends with its activation
             x = block(x)
             if pool:
-                x = F.max_pool2d(x, 2)
+                x = max_pool2x2(x)
         x = from_grouped(x, self.runs)
         for block in self.fcs:
             x = block(x)
@@ -831,7 +832,7 @@ def predict_packed(model: BinaryNet, x: Tensor, run: int = 0, batch_size: int = 
             h = F.batch_norm(h, bn.running_mean[sl], bn.running_var[sl], None, None, False, 0.0, bn.eps)
         h = F.relu(h)
         if pool:
-            h = F.max_pool2d(h, 2)
+            h = max_pool2x2(h)
     h = h.reshape(h.shape[0], -1)
     for i, block in enumerate(model.fcs):
         if isinstance(block, BinaryBlock):

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .models import PopulationModel, StackedConv2d, StackedLinear, conv_fc_forward, from_grouped, to_grouped
+from .pooling import max_pool2x2
 
 SIDE = 28          # Fashion-MNIST images, 28 × 28, one channel
 POSITIONS = 25     # conv2's output after 2×2 pooling: 5 × 5 positions per channel
@@ -63,7 +64,7 @@ class LeNet5(PopulationModel):
         """fc1's input: the pooled conv2 channels, (runs, B, c2·25), channel-major."""
         h = to_grouped(self._images(x))
         for conv in self.convs:
-            h = F.max_pool2d(F.relu(conv(h)), 2)
+            h = max_pool2x2(F.relu(conv(h)))
         return from_grouped(h, self.runs)
 
 

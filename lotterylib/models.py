@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .pooling import max_pool2x2
+
 
 def glorot_normal_(weight: Tensor, fan_in: int, fan_out: int, generator: torch.Generator) -> Tensor:
     """Fill ``weight`` from N(0, 2 / (fan_in + fan_out)) (Glorot & Bengio 2010, Gaussian form)."""
@@ -195,7 +197,7 @@ def conv_fc_forward(x: Tensor, convs: Sequence[nn.Module], pooled: Sequence[bool
     for conv, pool in zip(convs, pooled):
         x = F.relu(conv(x))
         if pool:
-            x = F.max_pool2d(x, 2)
+            x = max_pool2x2(x)
     x = from_grouped(x, runs)
     for i, fc in enumerate(fcs):
         x = fc(x)

@@ -168,6 +168,13 @@ def test_ste_sign_is_the_shared_binarisation():
     assert x.grad.tolist() == PASSED
 
 
+def test_ste_sign_of_signed_zeros_infinities_and_nan_is_that_of_torch_where():
+    # ste_sign computes (x ≥ 0)·2 − 1 for speed; on these it must give what torch.where(x >= 0, 1, -1) does
+    x = torch.tensor([0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1e-45, -1e-45])
+    got, want = weightfn.ste_sign(x), torch.where(x >= 0, 1.0, -1.0)
+    assert torch.equal(got, want) and torch.equal(torch.signbit(got), torch.signbit(want))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_ste_sign_is_straight_through_of_sign_and_clipped_identity(dtype):
     # ste_sign is one fused node for speed; it must equal the composition its docstring names
