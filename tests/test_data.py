@@ -71,3 +71,20 @@ def test_verify_checks_checksums_without_loading(tmp_path, data_root):
         data.verify("mnist", tmp_path, download=False)
     with pytest.raises(data.DataError, match="Data folder .*nowhere is missing.*Point LOTTERYLIB_DATA"):
         data.verify("mnist", tmp_path / "nowhere")
+
+
+def test_a_process_decodes_each_file_once_and_again_when_it_changes(tmp_path, data_root, monkeypatch):
+    shutil.copytree(data_root / "MNIST", tmp_path / "MNIST")
+    decoded = []
+    real = data._decode_idx
+    monkeypatch.setattr(data, "_decode_idx", lambda path: decoded.append(path.name) or real(path))
+    first = data.load("mnist", tmp_path)
+    second = data.load("mnist", tmp_path)
+    assert len(decoded) == 4  # two image and two label files, each decompressed once
+    assert torch.equal(first.train.x, second.train.x) and first.train.x.data_ptr() != second.train.x.data_ptr()
+    second.train.x.zero_()  # a caller's tensors are its own
+    assert data.load("mnist", tmp_path).train.x.sum() > 0
+    labels = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    os.utime(labels, ns=(labels.stat().st_atime_ns, labels.stat().st_mtime_ns + 10**9))
+    data.load("mnist", tmp_path)
+    assert decoded[4:] == ["t10k-labels-idx1-ubyte.gz"]  # a file that changed on disk is read again
