@@ -568,3 +568,21 @@ def test_dc_cited_and_kinds():
     assert dc.check_cited(_summary(), "full").holds is None
     verdicts = claims.check("DC", _summary(), "quick")
     assert {c.id for c, v in verdicts if v.holds is None} == {"DC-1", "DC-2", "DC-8", "DC-9", "DC-10"}
+
+
+def test_the_comparison_is_built_once_and_its_bench_records_are_read_fresh(tmp_path, monkeypatch):
+    # The claims page and the CLI read the comparison after chapter 07 made it: from the cache, not by
+    # serializing, sweeping and timing every method again (13 s); the bench records are not cached.
+    from lotterylib import claims
+    from lotterylib.cache import ResultCache
+    from lotterylib.claims import dc
+    built = []
+    monkeypatch.setattr(dc, "run_comparison", lambda cfg, data, cache, progress=False: built.append(1) or {"x": 1.5})
+    monkeypatch.setattr(dc, "load", lambda *args, **kwargs: None)
+    records = iter([{"ratio": 1.0}, {"ratio": 2.0}])
+    monkeypatch.setattr(dc.bench, "record", lambda name: next(records) if name == dc.BENCH[0] else None)
+    context = claims.Context(cache=ResultCache(tmp_path), progress=False)
+    first = dc.comparison_experiment("quick", 0, context)
+    second = dc.comparison_experiment("quick", 0, context)
+    assert len(built) == 1 and first["x"] == second["x"] == 1.5
+    assert first["bench"][dc.BENCH[0]] == {"ratio": 1.0} and second["bench"][dc.BENCH[0]] == {"ratio": 2.0}
