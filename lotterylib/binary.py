@@ -56,8 +56,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import bitpack, weightfn
-from .pooling import max_pool2x2
 from .models import PopulationModel, StackedConv2d, StackedLinear, conv_fc_forward, from_grouped, to_grouped
+from .pooling import max_pool2x2
 from .seeds import derive
 from .train import TrainConfig
 from .weightfn import straight_through

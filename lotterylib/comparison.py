@@ -344,7 +344,7 @@ def runs_sparse(name: str) -> bool:
     return FORMATS.get(name) in ("CSR", "codebook+fixed", "codebook+Huffman")
 
 
-def _multiply_adds(params: serialize.Params, sparse: bool) -> int:
+def multiply_adds(params: serialize.Params, sparse: bool) -> int:
     """Multiply-adds per image: one per stored non-zero (a sparse kernel) or one per weight (a dense one)."""
     return int(sum(int((w != 0).sum()) if sparse else w.numel() for w, _ in params))
 
@@ -490,8 +490,8 @@ def run_comparison(cfg: ComparisonConfig, data: Dataset, cache: ResultCache, *, 
         m["ratio_vs_dense"] = seconds[key] / seconds["dense"]
         # What the runner timed above multiplies per image (binary nets: one ±1 product per weight).
         m["multiply_adds"] = (lowrank.multiply_adds(lr_decoded[0]) if name == "lowrank" else
-                              _multiply_adds(decoded["dense"], False) if name in ("bwn", "xnor") else
-                              _multiply_adds(decoded[name], sparse=runs_sparse(name)))
+                              multiply_adds(decoded["dense"], False) if name in ("bwn", "xnor") else
+                              multiply_adds(decoded[name], sparse=runs_sparse(name)))
     xnor_check = runners.runner_accuracy(runs["xnor"], data.test.x, data.test.y)
 
     # quantisation with and without pruning, at every bit width of the sweep (Figs. 6 and 7)
