@@ -93,11 +93,31 @@ def _ranked_prune(scores: Tensor, keep: Tensor, n_prune: int, generator: torch.G
     if s.dim() == 2:
         s = _common_rank(s, keep[perm])
     s = torch.where(keep[perm] > 0, s, torch.full_like(s, -torch.inf))  # already pruned sort first
-    order = torch.sort(s, stable=True).indices
     already = int((keep == 0).sum())
     new = keep.clone()
-    new[perm[order[: already + n_prune]]] = 0
+    new[perm[lowest(s, already + n_prune)]] = 0
     return new
+
+
+def lowest(values: Tensor, k: int) -> Tensor:
+    """Positions of the ``k`` smallest entries of a flat tensor, ties going to the earlier position.
+
+    The same set as ``torch.sort(values, stable=True).indices[:k]`` (in another order), found by
+    selection: the k-th smallest value, then every entry below it and the first entries equal to it.
+    On the CPU a stable sort of a LeNet layer's 235,200 scores takes 3-5x as long, and the
+    untrained-accuracy sweep of chapter 03 prunes ~500 times.
+    """
+    n = values.numel()
+    if k <= 0:
+        return torch.zeros(0, dtype=torch.long)
+    if k >= n:
+        return torch.arange(n)
+    threshold = torch.topk(values, k, largest=False, sorted=False).values.max()
+    if torch.isnan(threshold):  # NaN sorts last; selection by comparison cannot see it
+        return torch.sort(values, stable=True).indices[:k]
+    below = (values < threshold).nonzero().squeeze(1)
+    ties = (values == threshold).nonzero().squeeze(1)[: k - below.numel()]
+    return torch.cat([below, ties])
 
 
 def prune(mask: Mapping[str, Tensor], scores: Mapping[str, Tensor], rates: Mapping[str, float] | float,

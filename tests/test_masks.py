@@ -89,3 +89,37 @@ def test_attach_masks_rejects_wrong_shapes():
     bad["layers.0"] = torch.ones(1, 3, 3)
     with pytest.raises(ValueError, match="shape"):
         masks.attach_masks(model, bad)
+
+
+def _sorted_lowest(values, k):  # the definition lowest() must match: the first k of a stable sort
+    return set(torch.sort(values, stable=True).indices[:k].tolist())
+
+
+@pytest.mark.parametrize("kind", ["distinct", "many ties", "already pruned (-inf)", "with NaN", "all equal"])
+def test_lowest_is_the_stable_sorts_first_k(kind):
+    g = torch.Generator().manual_seed(0)
+    n = 2000
+    if kind == "distinct":
+        v = torch.randn(n, generator=g, dtype=torch.float64)
+    elif kind == "many ties":
+        v = torch.randint(0, 7, (n,), generator=g).double()
+    elif kind == "already pruned (-inf)":
+        v = torch.randint(0, 5, (n,), generator=g).double()
+        v[torch.rand(n, generator=g) < 0.4] = -torch.inf
+    elif kind == "with NaN":
+        v = torch.randint(0, 5, (n,), generator=g).double()
+        v[torch.rand(n, generator=g) < 0.3] = float("nan")
+    else:
+        v = torch.zeros(n, dtype=torch.float64)
+    for k in (0, 1, 2, 17, 399, 1000, 1401, 1999, 2000, 2500):
+        got = masks.lowest(v, k).tolist()
+        assert len(got) == len(set(got)) == min(k, n)
+        assert set(got) == _sorted_lowest(v, k), (kind, k)
+
+
+def test_lowest_fails_the_check_when_ties_go_to_a_later_position():
+    # The check above can fail: a selection that breaks ties by the *last* positions is another set.
+    v = torch.tensor([0.0, 1.0, 1.0, 1.0, 2.0], dtype=torch.float64)
+    last_ties = {0, 3}
+    assert masks.lowest(v, 2).tolist() and set(masks.lowest(v, 2).tolist()) == {0, 1}
+    assert last_ties != _sorted_lowest(v, 2)
