@@ -325,3 +325,19 @@ def test_a_violated_theorem_bound_fails(claim, mode):
     s["spirals"]["runs"][1]["theorems"][mode]["layer_discrepancy"][2] = 3.1  # bound 3, slack 1e-4
     v = _verdicts(s)[claim]
     assert v.holds is False and v.value > 1
+
+
+def _soft_threshold(g, t):  # the formula solve_admm's W-update implements
+    return torch.sign(g) * torch.clamp(g.abs() - t, min=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_softshrink_is_the_admm_soft_threshold_value_for_value(dtype):
+    # solve_admm uses F.softshrink for its W-update; the iterates (and the book's Net-Trim numbers) stay
+    # the same only if it equals the formula exactly, at the threshold and at zero too.
+    t = 0.1
+    g = torch.cat([torch.randn(5000, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(dtype),
+                   torch.tensor([0.0, -0.0, t, -t, 2 * t, -2 * t, 1e-30, -1e-30], dtype=dtype)])
+    assert torch.equal(torch.nn.functional.softshrink(g, t), _soft_threshold(g, t))
+    hard = torch.where(g.abs() > t, g, torch.zeros_like(g))  # a hard threshold is another function: caught
+    assert not torch.equal(hard, _soft_threshold(g, t))
