@@ -109,9 +109,9 @@ def lowest(values: Tensor, k: int) -> Tensor:
     """
     n = values.numel()
     if k <= 0:
-        return torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, dtype=torch.long, device=values.device)
     if k >= n:
-        return torch.arange(n)
+        return torch.arange(n, device=values.device)
     threshold = torch.topk(values, k, largest=False, sorted=False).values.max()
     if torch.isnan(threshold):  # NaN sorts last; selection by comparison cannot see it
         return torch.sort(values, stable=True).indices[:k]
