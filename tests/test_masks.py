@@ -95,31 +95,37 @@ def _sorted_lowest(values, k):  # the definition lowest() must match: the first 
     return set(torch.sort(values, stable=True).indices[:k].tolist())
 
 
-@pytest.mark.parametrize("kind", ["distinct", "many ties", "already pruned (-inf)", "with NaN", "all equal"])
-def test_lowest_is_the_stable_sorts_first_k(kind):
+def _lowest_inputs():
     g = torch.Generator().manual_seed(0)
     n = 2000
-    if kind == "distinct":
-        v = torch.randn(n, generator=g, dtype=torch.float64)
-    elif kind == "many ties":
-        v = torch.randint(0, 7, (n,), generator=g).double()
-    elif kind == "already pruned (-inf)":
-        v = torch.randint(0, 5, (n,), generator=g).double()
-        v[torch.rand(n, generator=g) < 0.4] = -torch.inf
-    elif kind == "with NaN":
-        v = torch.randint(0, 5, (n,), generator=g).double()
-        v[torch.rand(n, generator=g) < 0.3] = float("nan")
-    else:
-        v = torch.zeros(n, dtype=torch.float64)
+    many_ties = torch.randint(0, 7, (n,), generator=g).double()
+    pruned = torch.randint(0, 5, (n,), generator=g).double()
+    pruned[torch.rand(n, generator=g) < 0.4] = -torch.inf
+    nan = torch.randint(0, 5, (n,), generator=g).double()
+    nan[torch.rand(n, generator=g) < 0.3] = float("nan")
+    return {"distinct": torch.randn(n, generator=g, dtype=torch.float64), "many ties": many_ties,
+            "already pruned (-inf)": pruned, "with NaN": nan, "all equal": torch.zeros(n, dtype=torch.float64)}
+
+
+def _lowest_mismatches(lowest, values):
+    """The k at which ``lowest(values, k)`` is not the stable sort's first k (or has repeats)."""
+    bad = []
     for k in (0, 1, 2, 17, 399, 1000, 1401, 1999, 2000, 2500):
-        got = masks.lowest(v, k).tolist()
-        assert len(got) == len(set(got)) == min(k, n)
-        assert set(got) == _sorted_lowest(v, k), (kind, k)
+        got = lowest(values, k).tolist()
+        if len(got) != len(set(got)) or len(got) != min(k, values.numel()) or set(got) != _sorted_lowest(values, k):
+            bad.append(k)
+    return bad
 
 
-def test_lowest_fails_the_check_when_ties_go_to_a_later_position():
-    # The check above can fail: a selection that breaks ties by the *last* positions is another set.
-    v = torch.tensor([0.0, 1.0, 1.0, 1.0, 2.0], dtype=torch.float64)
-    assert set(masks.lowest(v, 2).tolist()) == _sorted_lowest(v, 2) == {0, 1}
-    last_ties = {0, 3}  # what a selection breaking ties toward the end would prune
-    assert last_ties != _sorted_lowest(v, 2)
+@pytest.mark.parametrize("kind", list(_lowest_inputs()))
+def test_lowest_is_the_stable_sorts_first_k(kind):
+    assert _lowest_mismatches(masks.lowest, _lowest_inputs()[kind]) == []
+
+
+def test_the_lowest_check_fails_a_selection_that_breaks_ties_toward_the_end():
+    def ties_last(values, k):  # the k smallest, but among equal values the *last* positions
+        n = values.numel()
+        flipped = torch.sort(values.flip(0), stable=True).indices[:k]
+        return (n - 1 - flipped) if k > 0 else flipped
+    assert _lowest_mismatches(ties_last, _lowest_inputs()["many ties"]) != []
+    assert _lowest_mismatches(ties_last, _lowest_inputs()["distinct"]) == []  # without ties it is right
