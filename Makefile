@@ -106,9 +106,9 @@ vendor: $(VENDOR)/.done
 # second attempt goes on where the first stopped); a chapter that fails twice fails the build, with
 # papermill's message naming the cell. The longest quick cell computes for 2-3.5 min with both cores busy,
 # so 10 min leave room for a machine three times slower. The limit also ends a rare stall: papermill
-# can miss the wake-up for the reply to a cell its kernel has already finished (seen once in ~20 clean
-# builds here: the kernel idle and answering other clients, the cell's outputs complete, the reply read
-# only when the wait timed out; nteract/papermill#711, jupyter/jupyter_client#922), so the limit is
+# can miss the wake-up for the reply to a cell its kernel has already finished (3 times in this session's 5
+# clean builds, each on a cell that draws a slider, i.e. sends ipywidgets comm messages: the kernel idle
+# and answering other clients, the cell's outputs complete, the reply read only when the wait timed out; nteract/papermill#711, jupyter/jupyter_client#922), so the limit is
 # also what such a stall costs.
 CELL_TIMEOUT_S ?= 600
 CODE_SALT = $$($(PY) -c "from lotterylib.provenance import source_digest; print(source_digest())")
