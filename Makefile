@@ -105,11 +105,10 @@ vendor: $(VENDOR)/.done
 # then executed once more (every run it finished comes back from the result cache, so a slow machine's
 # second attempt goes on where the first stopped); a chapter that fails twice fails the build, with
 # papermill's message naming the cell. The longest quick cell computes for 2-3.5 min with both cores busy,
-# so 10 min leave room for a machine three times slower. The limit also ends a rare stall: papermill
-# can miss the wake-up for the reply to a cell its kernel has already finished (3 times in this session's 5
-# clean builds, each on a cell that draws a slider, i.e. sends ipywidgets comm messages: the kernel idle
-# and answering other clients, the cell's outputs complete, the reply read only when the wait timed out; nteract/papermill#711, jupyter/jupyter_client#922), so the limit is
-# also what such a stall costs.
+# so 10 min leave room for a machine three times slower. (The limit also ended a stall, 3 times in 5 clean
+# builds: papermill missed the reply to a slider cell the kernel had finished, because the live figure was
+# captured with `with output:` and nbclient sent it back to the kernel on the shell channel it was waiting
+# on, jupyter/nbclient#312. lotterylib.widgets no longer captures; tests/test_widgets.py checks it.)
 CELL_TIMEOUT_S ?= 600
 CODE_SALT = $$($(PY) -c "from lotterylib.provenance import source_digest; print(source_digest())")
 book: $(STAMP) $(VENDOR)/.done

@@ -1,18 +1,25 @@
-"""Interactive figures: sliders and dropdowns that redraw a matplotlib figure.
+"""Interactive figures: sliders and dropdowns that switch between figures of a ``draw`` function.
 
-:func:`interactive_figure` makes two views of the same figure from the same ``draw`` function:
+:func:`interactive_figure` runs ``draw`` once for every point of the grid of control choices and stores
+each figure as a small PNG (a *frame*). Two views show the same frames:
 
-* in a live Jupyter kernel, ipywidgets controls that call ``draw(**values)`` on every change;
-* for the static HTML book (no kernel, no network), a self-contained HTML snippet: ``draw`` is run
-  once for every point of the grid of control choices, each figure is stored as a small PNG, and a
-  few lines of inline JavaScript swap the picture when a ``<input type=range>`` or ``<select>``
-  moves.
+* in a live Jupyter kernel, ipywidgets controls above an output that shows the frame of the chosen
+  point (``draw`` runs afresh only for a value outside the grid, e.g. an ``IntSlider`` set off its step);
+* for the static HTML book (no kernel, no network), a self-contained HTML snippet: a few lines of inline
+  JavaScript swap the picture when a ``<input type=range>`` or ``<select>`` moves.
 
 Both travel in one output (:class:`InteractiveFigure`'s mime bundle: the widget view and a
 ``text/html`` fallback). Jupyter shows the live widget; the book is configured (``book/_config.yml``,
 ``nb_mime_priority_overrides``) to show the HTML version. Chapters pass a ``draw(**values)`` function
 and the choices of each control: keep the grid (the product of the numbers of choices) at most
 :data:`MAX_FRAMES`.
+
+The live output is set from the kernel (``Output.outputs``), never captured with ``with output:``.
+Capturing makes a notebook runner without a browser (nbclient, which papermill and the book build use)
+act as the Output widget's front end: it sends the captured outputs back to the kernel on the shell
+channel while it waits on that same channel for the cell's reply, and now and then misses the reply
+(jupyter/nbclient#312); the build then waits out the cell's whole time limit. Seen three times in five
+clean builds of this book, every time on a cell with a slider.
 """
 
 from __future__ import annotations
@@ -225,32 +232,44 @@ class InteractiveFigure:
 
 
 def interactive_figure(draw: Callable[..., Any], **controls: Sequence[Any] | W.Widget) -> InteractiveFigure:
-    """A box of controls above an output that shows ``draw(**values)`` and redraws on every change.
+    """A box of controls above an output that shows ``draw(**values)`` for the chosen values.
 
     ``draw`` makes one figure with matplotlib (it may create it with :func:`lotterylib.plots.figure`).
     Each control is a list of choices (strings → dropdown, other values → selection slider) or a
     selection widget (:func:`sparsity_slider`, :func:`time_slider`, :func:`choice_slider`, a
-    ``Dropdown``, an ``IntSlider``). ``draw`` is also run once per point of the grid of choices (at
-    most :data:`MAX_FRAMES` points, else ValueError) to make the static HTML version.
+    ``Dropdown``, an ``IntSlider``). ``draw`` is run once per point of the grid of choices (at most
+    :data:`MAX_FRAMES` points, else ValueError); both the live widget and the static HTML version show
+    these frames.
     """
     widgets = {name: _control(name, spec) for name, spec in controls.items()}
     static = [_static_control(name, w) for name, w in widgets.items()]
     frames = render_frames(draw, static)
     out = W.Output()
 
-    def redraw(*_):
-        out.clear_output(wait=True)
-        with out:
-            before = set(plt.get_fignums())
-            draw(**{k: w.value for k, w in widgets.items()})
-            plt.show()
-            for n in set(plt.get_fignums()) - before:  # non-inline backends keep figures open
-                plt.close(n)
+    def show(*_):
+        values = {k: w.value for k, w in widgets.items()}
+        index = grid_index(static, values)
+        png = frames[index] if index is not None else render_frame(draw, values)
+        alt = ", ".join(f"{c.description} = {v}" for c, v in zip(static, values.values()))
+        # Set from the kernel, not captured with `with out:` (see the module's docstring).
+        out.outputs = ({"output_type": "display_data", "metadata": {},
+                        "data": {"image/png": base64.b64encode(png).decode("ascii"),
+                                 "text/plain": f"<figure for {alt}>"}},)
 
     for w in widgets.values():
-        w.observe(redraw, names="value")
-    redraw()
+        w.observe(show, names="value")
+    show()
     return InteractiveFigure(W.VBox([W.HBox(list(widgets.values())), out]), static, frames)
+
+
+def grid_index(controls: Sequence[Control], values: dict[str, Any]) -> int | None:
+    """The frame of ``values`` (row-major over ``controls``), or None when a value is not on the grid."""
+    index = 0
+    for c in controls:
+        if values[c.name] not in c.values:
+            return None
+        index = index * len(c.values) + c.values.index(values[c.name])
+    return index
 
 
 def sparsity_slider(fractions_kept: Sequence[float], description: str = "kept",

@@ -5,8 +5,8 @@ own token, a free localhost port, temporary Jupyter config, data and runtime fol
 chapter (:data:`CHAPTER`) in a temporary folder, so that nothing JupyterLab writes (checkpoints,
 autosaved outputs) lands in ``notebooks/``. It opens the chapter in Debian's Chromium through
 Playwright, runs it cell by cell (Shift+Enter) down to its first slider (the first cell that calls
-:func:`lotterylib.widgets.interactive_figure`), moves the slider one step, and the kernel must redraw
-the live figure. The kernel must be this checkout's ``.venv``.
+:func:`lotterylib.widgets.interactive_figure`), moves the slider one step, and the kernel must show
+that step's figure in the live output. The kernel must be this checkout's ``.venv``.
 
 The chapter reads the result cache of the environment (``$LOTTERYLIB_CACHE``, else the book's: what
 ``make lab`` does): under ``make test`` the book build has just filled it, and the test takes under
@@ -193,7 +193,7 @@ def test_make_lab_runs_a_chapter_to_its_live_slider(lab) -> None:
             before, shown = page.get_attribute(FIGURE, "src"), page.text_content(READOUT).strip()
             assert before.startswith("data:image/png;base64,")
             page.locator(HANDLE).first.focus()
-            page.keyboard.press("ArrowRight")  # the slider's next choice: the kernel redraws the figure
+            page.keyboard.press("ArrowRight")  # the slider's next choice: the kernel shows its figure
             page.wait_for_function(
                 "([sel, before]) => { const img = document.querySelector(sel); return img && img.src !== before; }",
                 arg=[FIGURE, before], timeout=120_000)

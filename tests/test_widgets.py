@@ -98,3 +98,62 @@ def test_bad_controls():
     with pytest.raises(ValueError, match="made 2 matplotlib figures"):
         widgets.interactive_figure(two, kept=[1])
     assert plt.get_fignums() == []
+
+
+def live_png(fig) -> bytes:
+    """The picture the live widget's output shows now."""
+    (output,) = fig.widget.children[1].outputs
+    return base64.b64decode(output["data"]["image/png"])
+
+
+def test_live_output_shows_the_frame_of_the_chosen_point():
+    calls = []
+
+    def counted(kept, name="a"):
+        calls.append((kept, name))
+        draw(kept, name)
+
+    kept = widgets.sparsity_slider([0.5, 0.2, 0.1], value=0.2)
+    fig = widgets.interactive_figure(counted, kept=kept, name=["a", "b"])
+    assert len(calls) == 6  # the grid, and nothing more for the live view
+    assert live_png(fig) == fig.frames[1 * 2 + 0]
+    kept.value = 0.1
+    assert live_png(fig) == fig.frames[2 * 2 + 0]
+    fig.widget.children[0].children[1].value = "b"
+    assert live_png(fig) == fig.frames[2 * 2 + 1]
+    assert len(calls) == 6 and plt.get_fignums() == []
+
+
+def test_live_output_draws_a_value_off_the_grid():
+    n = W.IntSlider(min=1, max=5, step=2, value=3)
+    fig = widgets.interactive_figure(lambda n: draw(n), n=n)
+    assert live_png(fig) == fig.frames[1]
+    n.value = 2  # settable from code, though not on the slider's steps
+    assert live_png(fig) == widgets.render_frame(lambda n: draw(n), {"n": 2})
+    assert widgets.grid_index(fig.controls, {"n": 2}) is None and widgets.grid_index(fig.controls, {"n": 5}) == 2
+
+
+def test_a_notebook_runner_never_writes_to_the_kernel(monkeypatch):
+    """The book build (papermill on nbclient) must not act as a front end that sends comm messages on
+    the shell channel: that races with waiting for the cell's reply (jupyter/nbclient#312), and the
+    build then waits out the cell's time limit. Capturing the live figure with ``with output:`` did."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.output_widget import OutputWidget
+
+    sent = []
+    monkeypatch.setattr(OutputWidget, "send", lambda self, data=None, **kw: sent.append(data))
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nfrom lotterylib import widgets\n"
+        "def draw(kept):\n    plt.figure(figsize=(2, 1.5))\n    plt.plot([0, 1], [0, kept])\n"
+        "widgets.interactive_figure(draw, kept=[0.1, 0.2])"))
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    (out,) = nb.cells[0].outputs
+    assert "application/vnd.jupyter.widget-view+json" in out["data"] and "lfig-frames" in out["data"]["text/html"]
+    assert sent == [], f"the runner sent {len(sent)} comm messages to the kernel"
+    # The runner still records what the live output shows (the first frame).
+    states = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
+    (output_state,) = [s["state"] for s in states if s["model_name"] == "OutputModel"]
+    (shown,) = output_state["outputs"]
+    assert shown["data"]["image/png"] in out["data"]["text/html"]
