@@ -55,18 +55,19 @@ $(STAMP): requirements.txt pyproject.toml
 # tests, the checks of the executed chapters (tests/test_chapters.py reads them: nothing is executed
 # twice), the browser test of the built pages (tests/test_browser.py, headless Chromium) and of
 # `make lab` (tests/test_lab.py: chapter 01 live in JupyterLab, 30-45 s): two workers, one test file per
-# worker, one thread each so two workers do not oversubscribe two cores.
+# worker, the longest files first (tests/conftest.py), one thread each so two workers do not oversubscribe
+# two cores.
 # The fresh-venv install test (tests/test_install.py, about 1.5 min) runs with `make install-test`.
 TEST_CACHE := $(abspath .cache/lotterylib-test)
 test: $(STAMP) chromium
 	rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
 	$(MAKE) --no-print-directory book BOOK_CACHE=$(TEST_CACHE)
 	$(ONE_THREAD) LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium) \
-	  $(PY) -m pytest -n 2 --dist loadfile --timeout 1200 -m "not install" \
+	  $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --timeout 1200 -m "not install" \
 	  -p no:cacheprovider --durations=12 tests
 
 unit: $(STAMP)
-	$(ONE_THREAD) $(PY) -m pytest -n 2 --dist loadfile -q -m "not install" --ignore tests/test_browser.py \
+	$(ONE_THREAD) $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q -m "not install" --ignore tests/test_browser.py \
 	  --ignore tests/test_lab.py --ignore tests/test_chapters.py tests
 
 install-test: $(STAMP)
