@@ -533,7 +533,9 @@ def _train_graph(config: GraphConfig, data: Dataset, cache: ResultCache, device,
     if config.variant == "random":
         mask = random_edge_mask([derive(s, "random-graph") for s in config.seeds], graph.num_edges, config.fraction_kept)
     elif config.variant == "lottery":
-        dense = run_graph(dataclasses.replace(config, variant="dense", snapshot_every=0), data, cache=cache,
+        # The dense population of the same config, snapshots included: the recorder only watches, so
+        # it is the very run the "dense" variant stores, and one training serves both.
+        dense = run_graph(dataclasses.replace(config, variant="dense"), data, cache=cache,
                           device=device, progress=progress)
         mask = lottery_mask(dense.final_edges, config.fraction_kept)
     attach_variant(model, config.variant, config.fraction_kept, mask)

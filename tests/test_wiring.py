@@ -235,6 +235,25 @@ def test_run_graph_caches_and_lottery_uses_dense_mask(tmp_path):
     assert np.array_equal(again.swaps, run.swaps)
 
 
+def test_the_lottery_variant_and_the_dense_variant_share_one_dense_training(tmp_path, monkeypatch):
+    from lotterylib.cache import ResultCache
+    data = _tiny_data()
+    cache = ResultCache(tmp_path)
+    base = wiring.GraphConfig(blocks=(4, 6, 4), fraction_kept=0.2, seeds=(0, 1), snapshot_every=2, input_pool=2,
+                              train=TrainConfig(iterations=4, batch_size=16, optimizer="sgd", lr=0.1, eval_every=2))
+    wiring.run_graph(dataclasses.replace(base, variant="lottery"), data, cache=cache, progress=False)
+    trained = []
+    real_train = wiring.train
+    monkeypatch.setattr(wiring, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    dense = wiring.run_graph(dataclasses.replace(base, variant="dense"), data, cache=cache, progress=False)
+    assert trained == [], "the dense variant trained again after the lottery variant had trained it"
+    # Recording snapshots only watches: without them the dense run is the same, bit for bit.
+    bare = wiring.run_graph(dataclasses.replace(base, variant="dense", snapshot_every=0), data,
+                            cache=ResultCache(tmp_path / "bare"), progress=False)
+    assert torch.equal(bare.final_edges, dense.final_edges) and np.array_equal(bare.swaps, dense.swaps)
+    assert np.array_equal(bare.history.test_acc, dense.history.test_acc)
+
+
 def test_swap_statistics_on_a_hand_made_result():
     res = {"loss_before": [1.0, 0.9, 0.8], "loss_after": [0.9, 0.8, 0.85],
            "loss_kept_wiring": [0.95, 0.8, 0.8], "swapped": [2, 0, 1]}
