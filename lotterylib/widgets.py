@@ -250,7 +250,8 @@ def interactive_figure(draw: Callable[..., Any], **controls: Sequence[Any] | W.W
         values = {k: w.value for k, w in widgets.items()}
         index = grid_index(static, values)
         png = frames[index] if index is not None else render_frame(draw, values)
-        alt = ", ".join(f"{c.description} = {v}" for c, v in zip(static, values.values()))
+        alt = ", ".join(f"{c.description} = {c.labels[c.values.index(v)] if v in c.values else v}"
+                        for c, v in zip(static, values.values()))
         # Set from the kernel, not captured with `with out:` (see the module's docstring).
         out.outputs = ({"output_type": "display_data", "metadata": {},
                         "data": {"image/png": base64.b64encode(png).decode("ascii"),

@@ -117,6 +117,7 @@ def test_live_output_shows_the_frame_of_the_chosen_point():
     fig = widgets.interactive_figure(counted, kept=kept, name=["a", "b"])
     assert len(calls) == 6  # the grid, and nothing more for the live view
     assert live_png(fig) == fig.frames[1 * 2 + 0]
+    assert fig.widget.children[1].outputs[0]["data"]["text/plain"] == "<figure for kept = 20%, name = a>"
     kept.value = 0.1
     assert live_png(fig) == fig.frames[2 * 2 + 0]
     fig.widget.children[0].children[1].value = "b"
