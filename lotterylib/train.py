@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from .allocator import keep_freed_memory
 from .data import Dataset, Split
 from .seeds import derive
+from .weightfn import masked_without_multiply
 
 try:
     from tqdm.auto import tqdm
@@ -365,7 +366,10 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     # On the CPU, big per-step tensors would otherwise be mmap'd and page-faulted afresh every step.
-    with keep_freed_memory() if device.type == "cpu" else contextlib.nullcontext():
+    # Masked layers skip the forward product W ⊙ M (exact: the optimizer below starts afresh, see
+    # masked_without_multiply), unless an after_step hook may write into the stored weights.
+    with keep_freed_memory() if device.type == "cpu" else contextlib.nullcontext(), \
+            masked_without_multiply(model) if after_step is None else contextlib.nullcontext():
         return _train(model, data, config, data_seeds, device, progress, trainable, after_step, graph,
                       checkpoint, checkpoint_every_s)
 

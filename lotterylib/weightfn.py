@@ -33,7 +33,9 @@ many leading dims index runs; per-run operations (top-k, scales) reduce over the
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+import contextlib
+
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -173,27 +175,79 @@ def topk_mask(scores: Tensor, fraction_kept: float, run_dims: int = 1) -> Tensor
     return mask.reshape(scores.shape)
 
 
+class _MaskedGradient(torch.autograd.Function):
+    """The weight itself forward (a view: nothing is computed); its gradient times the mask backward."""
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(mask)
+        return weight.view_as(weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None
+
+
 class Masked(nn.Module):
     """W ⊙ M (+ W_frozen ⊙ (1 − M)). The lottery-ticket weight.
 
     ``mask``: 0/1 tensor shaped like the weight. ``frozen``: optional values for the pruned
     positions (Zhou et al.'s mask-0 variants); by default pruned weights are exactly zero. The
     gradient reaching the stored W is masked too, so pruned stored weights never move and an
-    optimizer's state for them stays zero.
+    optimizer's state for them stays zero. (Inside :func:`masked_without_multiply` the forward pass
+    can skip the product: see there.)
     """
 
     def __init__(self, mask: Tensor, frozen: Tensor | None = None):
         super().__init__()
         self.register_buffer("mask", mask.detach().to(torch.float32).clone())
         self.register_buffer("frozen", None if frozen is None else frozen.detach().clone())
+        self.stored_zero_where_pruned = False  # set by masked_without_multiply, for its duration only
 
     def forward(self, weight: Tensor) -> Tensor:
         if weight.shape != self.mask.shape:
             raise ValueError(f"mask shape {tuple(self.mask.shape)} does not match weight {tuple(weight.shape)}")
+        if self.stored_zero_where_pruned and isinstance(weight, nn.Parameter):
+            return _MaskedGradient.apply(weight, self.mask)  # W ⊙ M is W itself here
         out = weight * self.mask
         if self.frozen is not None:
             out = out + self.frozen * (1.0 - self.mask)
         return out
+
+
+@contextlib.contextmanager
+def masked_without_multiply(model: nn.Module) -> Iterator[int]:
+    """Within: every :class:`Masked` layer without ``frozen`` values, attached first to its weight, whose
+    stored weight is exactly zero at every pruned position (as :func:`lotterylib.masks.attach_masks`
+    leaves it) returns the stored weight itself in the forward pass and masks only the gradient.
+    Yields how many layers do.
+
+    Exact, bit for bit, as long as the stored weights change only by optimizer steps on those masked
+    gradients from an optimizer state that began at zero: a zero gradient with zero state is a zero
+    update (Adam; SGD with momentum, Nesterov and weight decay), so the pruned positions stay zero
+    and W ⊙ M is W. The product is one memory-bound pass over every weight per step (about 15 % of a
+    masked LeNet-300-100 step on one CPU thread). :func:`lotterylib.train.train` uses it: its optimizer
+    starts afresh. Outside it, an optimizer that carries state from before the mask was attached cannot
+    revive a pruned weight: the forward pass multiplies.
+    """
+    fns = []
+    for module in model.modules():
+        if not parametrize.is_parametrized(module):
+            continue
+        for chain in module.parametrizations.values():
+            fn, stored_weight = chain[0], chain.original
+            if isinstance(fn, Masked) and fn.frozen is None and isinstance(stored_weight, nn.Parameter) \
+                    and fn.mask.shape == stored_weight.shape \
+                    and not torch.count_nonzero(stored_weight.detach() * (fn.mask == 0)):
+                fns.append(fn)
+    for fn in fns:
+        fn.stored_zero_where_pruned = True
+    try:
+        yield len(fns)
+    finally:
+        for fn in fns:
+            fn.stored_zero_where_pruned = False
 
 
 class SampledMask(nn.Module):

@@ -1,3 +1,5 @@
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -385,3 +387,30 @@ def test_a_run_with_schedule_and_augmentation_resumes_exactly(mnist_small, tmp_p
     np.testing.assert_array_equal(got.val_loss, ref.val_loss)
     for a, b in zip(fresh.state_dict().values(), whole.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_training_a_masked_population_skips_the_product_and_trains_the_same_bits(mnist_small, monkeypatch):
+    """train() runs Masked layers without the forward product W ⊙ M (weightfn.masked_without_multiply):
+    the curves and the trained weights are those of the training that multiplies, bit for bit."""
+    cfg = train.TrainConfig(iterations=60, batch_size=32, eval_every=30, weight_decay=1e-3)
+    seen = []
+
+    @contextlib.contextmanager
+    def watching(model):
+        with weightfn.masked_without_multiply(model) as skipping:
+            seen.append(skipping)
+            yield skipping
+
+    def run():
+        model, _ = _lenet_real_mask([0, 1])
+        history = train.train(model, mnist_small, cfg, [0, 1], progress=False)
+        return history, {k: weightfn.stored(l).detach() for k, l in model.prunable().items()}
+
+    monkeypatch.setattr(train, "masked_without_multiply", watching)
+    skipped, w_skipped = run()
+    assert seen == [3]  # train() skipped the product in all three layers
+    monkeypatch.setattr(train, "masked_without_multiply", lambda model: contextlib.nullcontext(0))
+    multiplied, w_multiplied = run()
+    for a, b in zip(skipped.to_json().values(), multiplied.to_json().values()):
+        assert a == b
+    assert all(torch.equal(w_skipped[k], w_multiplied[k]) for k in w_skipped)

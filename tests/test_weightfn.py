@@ -1,7 +1,9 @@
+import contextlib
+
 import pytest
 import torch
 
-from lotterylib import models, weightfn
+from lotterylib import masks, models, weightfn
 
 
 def test_straight_through_value_is_exact_and_gradient_goes_to_soft():
@@ -35,6 +37,61 @@ def test_masked_zeroes_value_and_gradient():
     assert torch.all(layer.weight[mask == 0] == 0)
     layer(torch.randn(1, 4, 3)).sum().backward()
     assert torch.all(weightfn.stored(layer).grad[mask == 0] == 0)
+
+
+def test_masked_without_multiply_returns_the_stored_weight_only_where_that_is_exact():
+    mask = torch.tensor([[[1.0, 0, 1], [0, 1, 0]]])
+    zeroed = models.StackedLinear(1, 3, 2)  # its pruned stored weights zero, as masks.attach_masks leaves them
+    torch.nn.init.normal_(zeroed.weight)
+    with torch.no_grad():
+        zeroed.weight.mul_(mask)
+    weightfn.attach(zeroed, weightfn.Masked(mask))
+    not_zeroed = models.StackedLinear(1, 3, 2)  # attached directly: the stored weights keep their values
+    torch.nn.init.normal_(not_zeroed.weight)
+    weightfn.attach(not_zeroed, weightfn.Masked(mask))
+    chained = models.StackedLinear(1, 3, 2)  # after another function: Masked's input is not the stored weight
+    torch.nn.init.normal_(chained.weight)
+    with torch.no_grad():
+        chained.weight.mul_(mask)
+    weightfn.attach(chained, weightfn.SignScale())
+    weightfn.attach(chained, weightfn.Masked(mask))
+    model = torch.nn.ModuleList([zeroed, not_zeroed, chained])
+    with weightfn.masked_without_multiply(model) as skipping:
+        assert skipping == 1
+        assert zeroed.weight.data_ptr() == weightfn.stored(zeroed).data_ptr()  # no product computed
+        for layer in model:
+            assert torch.all(layer.weight[mask == 0] == 0) and torch.all(layer.weight[mask == 1] != 0)
+    assert zeroed.weight.data_ptr() != weightfn.stored(zeroed).data_ptr()  # outside: the product again
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.1, fused=True),
+    lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1, nesterov=True),
+], ids=["adam", "sgd"])
+def test_masked_without_multiply_trains_what_the_product_trains_bit_for_bit(make_optimizer):
+    """Pruned stored weights stay exactly zero under the book's optimizers (weight decay and momentum
+    included), so skipping the product W ⊙ M changes no bit of the training."""
+
+    def trained(skip: bool):
+        torch.manual_seed(0)
+        model = models.build("lenet_300_100", [0, 1])
+        mask = {k: (torch.rand_like(weightfn.stored(l)) < 0.3).float() for k, l in model.prunable().items()}
+        masks.attach_masks(model, mask)
+        opt = make_optimizer(model.parameters())
+        x, y = torch.randn(2, 32, 784), torch.randint(0, 10, (2, 32))
+        with weightfn.masked_without_multiply(model) if skip else contextlib.nullcontext() as skipping:
+            assert skipping == (3 if skip else None)
+            for _ in range(5):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(x).reshape(-1, 10), y.reshape(-1)).backward()
+                opt.step()
+        return {k: weightfn.stored(l).detach() for k, l in model.prunable().items()}, mask
+
+    fast, mask = trained(True)
+    slow, _ = trained(False)
+    for k in fast:
+        assert torch.equal(fast[k], slow[k])
+        assert torch.all(fast[k][mask[k] == 0] == 0)
 
 
 def test_masked_frozen_values():
