@@ -26,7 +26,7 @@ UV_VERSION := 0.13.9
 ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 RAYON_NUM_THREADS=1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all book test unit install-test browser chromium notebooks claims bench vendor clean help lab student
+.PHONY: all book chapters html test unit install-test browser chromium claims bench vendor clean help lab student
 all: help
 help:
 	@echo "make book   - set up, execute every chapter (quick profile) and build book/_build/html"
@@ -50,21 +50,29 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
 	touch $@
 
-# Builds the book (executing every chapter once, as `make book` does: papermill fails on any cell
-# error and every chapter ends with its claim checks) into a fresh result cache, then runs the unit
-# tests, the checks of the executed chapters (tests/test_chapters.py reads them: nothing is executed
-# twice), the browser test of the built pages (tests/test_browser.py, headless Chromium) and of
-# `make lab` (tests/test_lab.py: chapter 01 live in JupyterLab, 30-45 s): two workers, one test file per
-# worker, the longest files first (tests/conftest.py), one thread each so two workers do not oversubscribe
-# two cores.
+# Executes every chapter once, as `make book` does (papermill fails on any cell error and every chapter
+# ends with its claim checks), into a fresh result cache; then runs the unit tests and the checks of the
+# executed chapters (tests/test_chapters.py reads them: nothing is executed twice) while the HTML is
+# built beside them (jupyter-book is one process: alone it would leave a core idle), and the browser
+# tests of the built pages (tests/test_browser.py, headless Chromium) as soon as the HTML is there;
+# tests/test_lab.py checks `make lab` (chapter 01 live in JupyterLab, 30-45 s). The unit tests run on
+# two workers, one test file per worker, the longest files first (tests/conftest.py); every process
+# computes on one thread. The logs of the HTML build and of the browser tests follow pytest's;
+# `make test` fails if either does.
 # The fresh-venv install test (tests/test_install.py, about 1.5 min) runs with `make install-test`.
 TEST_CACHE := $(abspath .cache/lotterylib-test)
+SIDE := .cache/test-html
 test: $(STAMP) chromium
-	rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
-	$(MAKE) --no-print-directory book BOOK_CACHE=$(TEST_CACHE)
+	rm -rf $(TEST_CACHE) $(SIDE) && mkdir -p $(TEST_CACHE) $(SIDE)
+	$(MAKE) --no-print-directory chapters BOOK_CACHE=$(TEST_CACHE)
+	{ { $(MAKE) --no-print-directory html && LOTTERYLIB_CHROMIUM=$$(command -v chromium) $(PY) -m pytest -q \
+	    -p no:cacheprovider --durations=5 tests/test_browser.py; } > $(SIDE)/log 2>&1; echo $$? > $(SIDE)/status; } & \
 	$(ONE_THREAD) LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium) \
 	  $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --timeout 1200 -m "not install" \
-	  -p no:cacheprovider --durations=12 tests
+	  -p no:cacheprovider --durations=12 --ignore tests/test_browser.py tests; unit=$$?; \
+	wait; echo "--- the HTML build and the browser tests (tests/test_browser.py):"; cat $(SIDE)/log; \
+	side=$$(cat $(SIDE)/status); [ "$$side" = 0 ] || echo "make test: the HTML build or the browser tests failed (exit $$side)"; \
+	[ $$unit = 0 ] && [ "$$side" = 0 ]
 
 unit: $(STAMP)
 	$(ONE_THREAD) $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q -m "not install" --ignore tests/test_browser.py \
@@ -112,7 +120,11 @@ vendor: $(VENDOR)/.done
 # on, jupyter/nbclient#312. lotterylib.widgets no longer captures; tests/test_widgets.py checks it.)
 CELL_TIMEOUT_S ?= 600
 CODE_SALT = $$($(PY) -c "from lotterylib.provenance import source_digest; print(source_digest())")
-book: $(STAMP) $(VENDOR)/.done
+book: chapters
+	$(MAKE) --no-print-directory html
+	@echo "Book: book/_build/html/index.html"
+
+chapters: $(STAMP) $(VENDOR)/.done
 	rm -rf book/notebooks book/_build && mkdir -p book/notebooks
 	export LOTTERYLIB_CACHE_SALT=$(CODE_SALT) && \
 	printf '%s\n' $(BOOK_ORDER) | $(ONE_THREAD) LOTTERYLIB_CACHE=$(BOOK_CACHE) BOOK_PROFILE=quick TQDM_DISABLE=1 \
@@ -123,8 +135,10 @@ book: $(STAMP) $(VENDOR)/.done
 	      [ $$attempt = 1 ] && echo "{} failed; executing it once more (its finished runs come from the result cache)"; \
 	    done; exit 255' && \
 	LOTTERYLIB_CACHE=$(BOOK_CACHE) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
+
+# The HTML from the executed chapters (`make chapters`), without executing anything again.
+html: $(STAMP) $(VENDOR)/.done
 	$(VENV)/bin/jupyter-book build book -W -n --keep-going
-	@echo "Book: book/_build/html/index.html"
 
 # The chapters live in JupyterLab: the sliders are ipywidgets redrawn by a kernel, and the kernel is this
 # venv's python (with lotterylib). Same data and result cache as `make book` (the cache stamped with
