@@ -52,8 +52,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Executes every chapter once, as `make book` does (papermill fails on any cell error and every chapter
 # ends with its claim checks), into a fresh result cache; then runs the unit tests and the checks of the
-# executed chapters (tests/test_chapters.py reads them: nothing is executed twice) while the HTML is
-# built beside them (jupyter-book is one process: alone it would leave a core idle), and the browser
+# executed chapters (tests/test_chapters.py reads them: nothing is executed twice) while the claims page
+# and the HTML are built beside them (one process: alone it would leave a core idle), and the browser
 # tests of the built pages (tests/test_browser.py, headless Chromium) as soon as the HTML is there;
 # tests/test_lab.py checks `make lab` (chapter 01 live in JupyterLab, 30-45 s). The unit tests run on
 # two workers, one test file per worker, the longest files first (tests/conftest.py); every process
@@ -65,7 +65,7 @@ SIDE := .cache/test-html
 test: $(STAMP) chromium
 	rm -rf $(TEST_CACHE) $(SIDE) && mkdir -p $(TEST_CACHE) $(SIDE)
 	$(MAKE) --no-print-directory chapters BOOK_CACHE=$(TEST_CACHE)
-	{ { $(MAKE) --no-print-directory html && LOTTERYLIB_CHROMIUM=$$(command -v chromium) $(PY) -m pytest -q \
+	{ { $(MAKE) --no-print-directory html BOOK_CACHE=$(TEST_CACHE) && LOTTERYLIB_CHROMIUM=$$(command -v chromium) $(PY) -m pytest -q \
 	    -p no:cacheprovider --durations=5 tests/test_browser.py; } > $(SIDE)/log 2>&1; echo $$? > $(SIDE)/status; } & \
 	$(ONE_THREAD) LOTTERYLIB_CACHE=$(TEST_CACHE) BOOK_PROFILE=quick LOTTERYLIB_CHROMIUM=$$(command -v chromium) \
 	  $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --timeout 1200 -m "not install" \
@@ -133,11 +133,12 @@ chapters: $(STAMP) $(VENDOR)/.done
 	      if $(PY) -m papermill --log-level ERROR --execution-timeout $(CELL_TIMEOUT_S) --cwd notebooks "{}" "book/{}"; then \
 	        echo "executed {} in $$(( $$(date +%s) - start )) s (attempt $$attempt)"; exit 0; fi; \
 	      [ $$attempt = 1 ] && echo "{} failed; executing it once more (its finished runs come from the result cache)"; \
-	    done; exit 255' && \
-	LOTTERYLIB_CACHE=$(BOOK_CACHE) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
+	    done; exit 255'
 
-# The HTML from the executed chapters (`make chapters`), without executing anything again.
+# The claims page from the chapters' cached runs, and the HTML from the executed chapters (`make
+# chapters`), without executing anything again.
 html: $(STAMP) $(VENDOR)/.done
+	LOTTERYLIB_CACHE=$(BOOK_CACHE) LOTTERYLIB_CACHE_SALT=$(CODE_SALT) $(PY) -m lotterylib scoreboard --profile quick --out book/scoreboard.md --no-progress
 	$(VENV)/bin/jupyter-book build book -W -n --keep-going
 
 # The chapters live in JupyterLab: the sliders are ipywidgets redrawn by a kernel, and the kernel is this
