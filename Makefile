@@ -30,6 +30,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 all: help
 help:
 	@echo "make book   - set up, execute every chapter (quick profile) and build book/_build/html"
+	@echo "              (= make chapters, which executes them into book/notebooks/, then make html)"
 	@echo "make test   - set up, build the book, run the unit tests, every chapter as a test and the"
 	@echo "              browser tests of the built pages and of make lab (installs Debian's chromium"
 	@echo "              when missing)"

@@ -346,7 +346,9 @@ def train(model: nn.Module, data: Dataset, config: TrainConfig, data_seeds: Sequ
     optimizer parameter groups (dicts, e.g. with their own ``lr``).
     ``progress``: show a tqdm bar (a string sets its description).
     ``after_step``: called with the model after every optimizer step (e.g. BinaryConnect's clipping
-    of the real-valued weights to [−1, 1]).
+    of the real-valued weights to [−1, 1]). Without one, :class:`~lotterylib.weightfn.Masked` layers
+    skip their forward product W ⊙ M (:func:`~lotterylib.weightfn.masked_without_multiply`: exact, since
+    the optimizer starts afresh here).
     ``graph``: run each step as one captured CUDA graph (default: on CUDA unless ``after_step`` is
     given or ``LOTTERYLIB_CUDA_GRAPH=0``). A step reads its batch from an on-device copy of the epoch's
     order through an on-device step counter, so the loop never waits for the host; the same step

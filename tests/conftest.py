@@ -40,7 +40,8 @@ def one_torch_thread():
 
 # The files that take longest, longest first (wall time in `make test` on this 2-core machine,
 # 2026-12-02: test_cli.py ~200 s, most of it one test that runs the LT quick profile for another seed;
-# test_ray.py ~130 s; test_browser.py and test_lab.py ~50 s each; test_faults.py ~40 s). `make test`
+# test_ray.py ~130 s; test_browser.py and test_lab.py ~50 s each; test_faults.py ~40 s; `make test` runs
+# test_browser.py in a process of its own, beside the others, once the HTML is built). `make test`
 # gives each of its two workers whole files in this order (pytest-xdist --dist loadfile with
 # --no-loadscope-reorder): started first, the long files run side by side while the many short ones
 # fill in around them, instead of one long file starting last and running alone at the end.
